@@ -1,0 +1,276 @@
+"""The `http` probe: status code, latency, body keyword/regex, JSON field checks and TLS expiry.
+
+Parameters (in `CheckSpec.params`; the device address is a base URL such as `http://10.31.0.5:8080`):
+`path` ("/"), `url` (absolute, overrides address and path), `port` (replaces the address's port),
+`method` ("GET"), `expect_status` ([200]), `body_contains`, `body_regex`, `json_field` (dotted path,
+numeric parts index lists: "0.library_id"), `json_equals`, `json_min_items`, `json_metric` (bool: the
+number at `json_field` becomes the metric), `tls_expiry` (bool: the metric becomes days until the
+certificate expires; use thresholds with direction "below"), `verify_tls` (true), `ca_file`, `headers`,
+`follow_redirects` (false), `max_body` (1 MiB). Without `tls_expiry`/`json_metric` the metric is the
+reply latency in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+from bibnet_ops.probes._common import (
+    ParamError,
+    fmt_number,
+    judge_metric,
+    make_sample,
+    param_bool,
+    param_int,
+    param_str,
+)
+from bibnet_ops.probes._httpclient import FetchError, FetchResult, fetch
+
+__all__ = ["HttpOptions", "build_url", "probe"]
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """The http probe's parameters, validated."""
+
+    url: str
+    method: str = "GET"
+    expect_status: tuple[int, ...] = (200,)
+    body_contains: str = ""
+    body_regex: re.Pattern[str] | None = None
+    json_field: str = ""
+    json_equals: Any = _MISSING
+    json_min_items: int | None = None
+    json_metric: bool = False
+    tls_expiry: bool = False
+    verify_tls: bool = True
+    ca_file: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    follow_redirects: bool = False
+    max_body: int = 1 << 20
+
+    @property
+    def wants_json(self) -> bool:
+        return bool(self.json_field) or self.json_equals is not _MISSING or self.json_min_items is not None
+
+    @classmethod
+    def from_check(cls, check: CheckSpec) -> HttpOptions:
+        """Validate a check's parameters.
+
+        Raises:
+            ParamError: A parameter has the wrong type or value.
+        """
+        p = check.params
+        statuses = p.get("expect_status", [200])
+        if isinstance(statuses, int) and not isinstance(statuses, bool):
+            statuses = [statuses]
+        if not isinstance(statuses, list | tuple) or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in statuses
+        ):
+            raise ParamError(f"parameter expect_status must be a list of status codes, not {statuses!r}")
+        regex_text = param_str(p, "body_regex")
+        try:
+            regex = re.compile(regex_text) if regex_text else None
+        except re.error as exc:
+            raise ParamError(f"parameter body_regex is not a valid regular expression: {exc}") from None
+        headers = p.get("headers", {}) or {}
+        if not isinstance(headers, dict):
+            raise ParamError("parameter headers must be a table of name = value")
+        min_items = p.get("json_min_items")
+        return cls(
+            url=build_url(check.address, p),
+            method=param_str(p, "method", "GET").upper() or "GET",
+            expect_status=tuple(statuses),
+            body_contains=param_str(p, "body_contains"),
+            body_regex=regex,
+            json_field=str(p.get("json_field", "") or ""),
+            json_equals=p.get("json_equals", _MISSING),
+            json_min_items=None if min_items is None else param_int(p, "json_min_items", 0, minimum=0),
+            json_metric=param_bool(p, "json_metric", False),
+            tls_expiry=param_bool(p, "tls_expiry", False),
+            verify_tls=param_bool(p, "verify_tls", True),
+            ca_file=param_str(p, "ca_file"),
+            headers={str(k): str(v) for k, v in headers.items()},
+            follow_redirects=param_bool(p, "follow_redirects", False),
+            max_body=param_int(p, "max_body", 1 << 20, minimum=1),
+        )
+
+
+def build_url(address: str, params: dict[str, Any]) -> str:
+    """Resolve the URL to request from the device address and the `url`/`path`/`port` parameters.
+
+    Raises:
+        ParamError: The address or parameters do not make an http(s) URL.
+    """
+    absolute = param_str(params, "url")
+    if absolute:
+        return absolute
+    base = address if "://" in address else f"http://{address}"
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ParamError(f"address {address!r} is not an http:// or https:// URL")
+    netloc = parts.netloc
+    if "port" in params:
+        port = param_int(params, "port", 0, minimum=1)
+        host = parts.hostname
+        host = f"[{host}]" if ":" in host else host
+        netloc = f"{host}:{port}"
+    path = param_str(params, "path", "")
+    if path:
+        joined = parts.path.rstrip("/") + "/" + path.lstrip("/")
+        path, _, query = joined.partition("?")
+    else:
+        path, query = parts.path or "/", parts.query
+    return urlunsplit((parts.scheme, netloc, path, query, ""))
+
+
+async def probe(check: CheckSpec) -> Sample:
+    """Request the device's URL and judge the reply.
+
+    Args:
+        check: The resolved check; `check.timeout` bounds the whole probe.
+
+    Returns:
+        A Sample: CRITICAL when the device is unreachable or answers wrongly, WARNING/CRITICAL on a
+        threshold crossing, UNKNOWN for a misconfigured check or a reply that cannot be interpreted.
+    """
+    try:
+        opts = HttpOptions.from_check(check)
+    except ParamError as exc:
+        return make_sample(check, CheckStatus.UNKNOWN, f"bad check configuration: {exc}")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        reply = await fetch(
+            check.site_id,
+            opts.url,
+            deadline=started + check.timeout,
+            method=opts.method,
+            headers=opts.headers,
+            max_body=opts.max_body,
+            follow_redirects=opts.follow_redirects,
+            verify_tls=opts.verify_tls,
+            ca_file=opts.ca_file,
+            want_cert=opts.tls_expiry,
+        )
+    except FetchError as exc:
+        status = CheckStatus.UNKNOWN if exc.config else CheckStatus.CRITICAL
+        return make_sample(check, status, exc.reason, latency=loop.time() - started)
+    return judge(check, opts, reply)
+
+
+def judge(check: CheckSpec, opts: HttpOptions, reply: FetchResult) -> Sample:
+    """Turn a complete (possibly truncated) HTTP reply into a Sample according to the options."""
+    values: dict[str, float] = {"http_status": float(reply.status), "body_bytes": float(len(reply.body))}
+
+    def sample(status: CheckStatus, reason: str, value: float | None = None) -> Sample:
+        return make_sample(check, status, reason, value=value, values=values, latency=reply.latency)
+
+    cut = f" (only the first {opts.max_body} bytes were read)" if reply.truncated else ""
+    if reply.status not in opts.expect_status:
+        expected = ", ".join(str(s) for s in opts.expect_status)
+        reason = f"{reply.status_text} (expected {expected})"
+        location = reply.headers.get("location")
+        if 300 <= reply.status < 400 and location:
+            reason += f", redirects to {location}"
+        return sample(CheckStatus.CRITICAL, reason)
+    if opts.body_contains or opts.body_regex is not None:
+        text = reply.text()
+        if opts.body_contains and opts.body_contains not in text:
+            return sample(CheckStatus.CRITICAL, f"body lacks {opts.body_contains!r}{cut}")
+        if opts.body_regex is not None and opts.body_regex.search(text) is None:
+            return sample(CheckStatus.CRITICAL, f"body does not match /{opts.body_regex.pattern}/{cut}")
+    metric: float | None = None
+    if opts.wants_json:
+        verdict = _judge_json(opts, reply, cut)
+        if isinstance(verdict, tuple):
+            return sample(*verdict)
+        metric = verdict
+    if opts.tls_expiry:
+        if reply.cert_not_after is None:
+            return sample(CheckStatus.UNKNOWN, f"no TLS certificate to check ({reply.url} is not https)")
+        days = (reply.cert_not_after - time.time()) / 86400
+        values["tls_days_left"] = days
+        status = check.thresholds.classify(days)
+        when = f"expires in {days:.0f} days" if days >= 0 else f"expired {-days:.0f} days ago"
+        return sample(status, f"TLS certificate {when}", days)
+    if opts.json_metric:
+        status, reason = judge_metric(check.thresholds, float(metric or 0), opts.json_field, check.unit)
+        return sample(status, reason, metric)
+    status, reason = judge_metric(check.thresholds, reply.latency, "reply in", "s")
+    return sample(status, f"{reply.status_text}, {reason}", reply.latency)
+
+
+def _judge_json(opts: HttpOptions, reply: FetchResult, cut: str) -> tuple[CheckStatus, str] | float | None:
+    """Check the JSON conditions; return a failing (status, reason), or the selected number if any."""
+    try:
+        doc = json.loads(reply.text())
+    except (ValueError, RecursionError) as exc:
+        if reply.truncated:
+            return CheckStatus.UNKNOWN, f"JSON body larger than max_body, cannot judge it{cut}"
+        return CheckStatus.CRITICAL, f"reply is not valid JSON ({str(exc)[:60]})"
+    value: Any = doc
+    label = "JSON body"
+    if opts.json_field:
+        found = _lookup(doc, opts.json_field)
+        if found is _MISSING:
+            return CheckStatus.CRITICAL, f"JSON lacks field {opts.json_field!r}"
+        value, label = found, f"JSON {opts.json_field}"
+    if opts.json_equals is not _MISSING and not _same(value, opts.json_equals):
+        return CheckStatus.CRITICAL, f"{label} = {_show(value)} (expected {_show(opts.json_equals)})"
+    if opts.json_min_items is not None:
+        if not isinstance(value, list | dict):
+            return CheckStatus.CRITICAL, f"{label} is {type(value).__name__}, not a list"
+        if len(value) < opts.json_min_items:
+            return CheckStatus.CRITICAL, (
+                f"{label} has {len(value)} items (expected at least {opts.json_min_items})"
+            )
+    if opts.json_metric:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return CheckStatus.UNKNOWN, f"{label} = {_show(value)} is not a number"
+        return float(value)
+    return None
+
+
+def _lookup(doc: Any, dotted: str) -> Any:
+    """Follow a dotted path; numeric parts index lists. Returns _MISSING when absent."""
+    current = doc
+    for part in dotted.split("."):
+        if isinstance(current, dict):
+            if part not in current:
+                return _MISSING
+            current = current[part]
+        elif isinstance(current, list):
+            try:
+                current = current[int(part)]
+            except (ValueError, IndexError):
+                return _MISSING
+        else:
+            return _MISSING
+    return current
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    """Equality that does not confuse true with 1, nor "1" with 1."""
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        return float(actual) == float(expected)
+    return bool(type(actual) is type(expected) and actual == expected)
+
+
+def _show(value: Any) -> str:
+    text = (
+        json.dumps(value, ensure_ascii=False, default=str)
+        if not isinstance(value, float)
+        else fmt_number(value)
+    )
+    return text if len(text) <= 40 else text[:39] + "…"
