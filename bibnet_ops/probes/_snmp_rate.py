@@ -1,0 +1,83 @@
+"""Counter-to-rate arithmetic for the snmp probe: baselines, wrap-around and device reboots.
+
+Pure functions over plain readings, so the rules (first reading, wrap, reboot, reset) are tested
+without an agent. A reading carries the device's sysUpTime when the agent gave it, and the collector's
+monotonic clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["FIRST_READING", "REBOOTED", "RESET", "CounterReading", "RateStep", "step"]
+
+FIRST_READING = "first reading of the counter; rate from the next poll"
+REBOOTED = "device rebooted (uptime went back), rate restarts"
+RESET = "counter went back without a reboot (reset?), rate restarts"
+
+# below this many seconds of device uptime the centisecond ticks are too coarse to time a rate
+_MIN_UPTIME_SPAN = 10.0
+
+
+@dataclass(frozen=True)
+class CounterReading:
+    """One observation of a counter: its value, the device uptime (s) if known, the collector clock (s)."""
+
+    counter: int
+    uptime: float | None
+    clock: float
+
+
+@dataclass(frozen=True)
+class RateStep:
+    """The outcome of comparing a reading with the previous one.
+
+    `rate` is counts per second (None when no rate can be given yet); `note` explains a None rate or a
+    wrap; `wrapped` says the counter wrapped since the last reading.
+    """
+
+    rate: float | None
+    note: str = ""
+    wrapped: bool = False
+    increase: int = 0
+    seconds: float = 0.0
+
+
+def step(previous: CounterReading | None, current: CounterReading, bits: int) -> RateStep:
+    """Compute the rate between two readings of a `bits`-wide counter.
+
+    Args:
+        previous: the baseline, or None on the first poll.
+        current: this poll's reading.
+        bits: counter width (32 or 64) used to undo a wrap-around.
+
+    Returns:
+        The rate per second or a note saying why there is none; the caller stores `current` as the
+        next baseline in every case.
+    """
+    if previous is None:
+        return RateStep(None, FIRST_READING)
+    rebooted = previous.uptime is not None and current.uptime is not None and current.uptime < previous.uptime
+    if rebooted:
+        return RateStep(None, REBOOTED)
+    wrapped = False
+    increase = current.counter - previous.counter
+    if increase < 0:
+        modulus = 1 << bits
+        # a 64-bit counter never wraps in practice; without uptime a small drop is a reset, not a wrap
+        plausible_wrap = bits <= 32 and (
+            current.uptime is not None or previous.counter - current.counter > modulus // 2
+        )
+        if not plausible_wrap or previous.counter >= modulus:
+            return RateStep(None, RESET)
+        increase += modulus
+        wrapped = True
+    seconds = current.clock - previous.clock
+    if previous.uptime is not None and current.uptime is not None:
+        device_span = current.uptime - previous.uptime
+        if device_span >= _MIN_UPTIME_SPAN:
+            # the device's own clock ignores how long our requests waited in queues
+            seconds = device_span
+    if seconds <= 0:
+        return RateStep(None, "polled twice at the same instant; rate from the next poll")
+    return RateStep(increase / seconds, "counter wrapped" if wrapped else "", wrapped, increase, seconds)

@@ -1,0 +1,368 @@
+"""SNMP plumbing for the snmp probe: one pysnmp engine per event loop, cached targets, plain values.
+
+pysnmp binds an engine and its UDP socket to the event loop that created them, so the session is keyed
+by the running loop: a new loop (each test, or a restarted collector) gets a fresh engine and the old
+one is closed. Replies are turned into `SnmpValue`s (a type name and a Python value) and failures into
+`SnmpError`s carrying a reason a technician understands; nothing here builds a `Sample`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from pysnmp.hlapi.v3arch.asyncio import (
+    CommunityData,
+    ContextData,
+    ObjectIdentity,
+    ObjectType,
+    SnmpEngine,
+    UdpTransportTarget,
+    UsmUserData,
+    bulk_cmd,
+    get_cmd,
+)
+from pysnmp.proto import errind
+from pysnmp.proto.rfc1902 import ObjectName
+from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
+from pysnmp.smi.rfc1902 import ObjectIdentity as _ObjectIdentity
+
+from bibnet_ops.model import CheckStatus
+
+__all__ = [
+    "AUTH_PROTOCOLS",
+    "PRIV_PROTOCOLS",
+    "Credentials",
+    "SnmpError",
+    "SnmpValue",
+    "Target",
+    "close_session",
+    "snmp_get",
+    "snmp_walk",
+]
+
+# param value -> pysnmp protocol OID name, looked up lazily so a typo fails as a config error
+AUTH_PROTOCOLS: dict[str, str] = {
+    "none": "usmNoAuthProtocol",
+    "MD5": "usmHMACMD5AuthProtocol",
+    "SHA": "usmHMACSHAAuthProtocol",
+    "SHA224": "usmHMAC128SHA224AuthProtocol",
+    "SHA256": "usmHMAC192SHA256AuthProtocol",
+    "SHA384": "usmHMAC256SHA384AuthProtocol",
+    "SHA512": "usmHMAC384SHA512AuthProtocol",
+}
+PRIV_PROTOCOLS: dict[str, str] = {
+    "none": "usmNoPrivProtocol",
+    "DES": "usmDESPrivProtocol",
+    "3DES": "usm3DESEDEPrivProtocol",
+    "AES": "usmAesCfb128Protocol",
+    "AES192": "usmAesCfb192Protocol",
+    "AES256": "usmAesCfb256Protocol",
+}
+
+_NUMERIC_TYPES = {"Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks"}
+_MAX_WALK_ROWS = 20_000
+
+
+class SnmpError(Exception):
+    """A failed SNMP exchange: `reason` is what the technician reads, `status` what the check becomes."""
+
+    def __init__(self, reason: str, status: CheckStatus = CheckStatus.UNKNOWN) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SnmpValue:
+    """One varbind's value: its SMI type name and the value as int, str, or None for an exception value."""
+
+    type: str
+    value: int | str | None
+
+    @property
+    def is_numeric(self) -> bool:
+        return self.type in _NUMERIC_TYPES and isinstance(self.value, int)
+
+    @property
+    def missing(self) -> bool:
+        """True for noSuchObject / noSuchInstance / endOfMibView."""
+        return self.value is None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send requests: host, UDP port, and the per-request timeout in seconds."""
+
+    host: str
+    port: int
+    timeout: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Resolved credentials for one request (held in memory only; `repr` never shows secrets)."""
+
+    version: str = "2c"
+    community: str = ""
+    user: str = ""
+    auth_protocol: str = "SHA"
+    auth_key: str = ""
+    priv_protocol: str = "AES"
+    priv_key: str = ""
+
+    def __repr__(self) -> str:
+        who = f"user={self.user!r}" if self.version == "3" else "community=<secret>"
+        return f"Credentials(version={self.version!r}, {who})"
+
+    def build(self) -> CommunityData | UsmUserData:
+        """Return the pysnmp authentication object for these credentials."""
+        if self.version != "3":
+            return CommunityData(self.community, mpModel=1)
+        from pysnmp.hlapi.v3arch.asyncio import auth as _auth
+
+        auth_proto = getattr(_auth, AUTH_PROTOCOLS[self.auth_protocol])
+        priv_proto = getattr(_auth, PRIV_PROTOCOLS[self.priv_protocol])
+        return UsmUserData(
+            self.user,
+            authKey=self.auth_key or None,
+            privKey=self.priv_key or None,
+            authProtocol=auth_proto,
+            privProtocol=priv_proto,
+        )
+
+
+class _Session:
+    """The engine, targets and auth objects living on one event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop_ref = weakref.ref(loop)
+        self.engine = SnmpEngine()
+        self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
+        self.auth: dict[Credentials, CommunityData | UsmUserData] = {}
+        self.guard: AsyncIterator[None] | None = None
+
+    def close(self) -> None:
+        """Close the engine's socket, also when its loop is already closed."""
+        dispatcher = self.engine.transport_dispatcher
+        if dispatcher is None:
+            return
+        transports = [getattr(t, "transport", None) for t in _dispatcher_transports(dispatcher)]
+        try:
+            self.engine.close_dispatcher()
+        except RuntimeError:
+            # the loop is closed, so asyncio cannot finish closing; release the sockets ourselves
+            for tr in transports:
+                sock = getattr(tr, "_sock", None)
+                if sock is not None:
+                    sock.close()
+                    tr._sock = None  # type: ignore[union-attr]
+
+
+def _dispatcher_transports(dispatcher: Any) -> list[Any]:
+    """The transports a pysnmp dispatcher holds (its registry is name-mangled private state)."""
+    registry = getattr(dispatcher, "_AbstractTransportDispatcher__transports", None)
+    return list(registry.values()) if isinstance(registry, dict) else []
+
+
+_session: _Session | None = None
+
+
+async def _loop_guard(session: _Session) -> AsyncIterator[None]:
+    """An async generator whose finaliser closes the session when the loop shuts its generators down."""
+    try:
+        yield
+        await asyncio.Future()  # never resumed: only aclose() ends this generator
+    finally:
+        close_session(session)
+
+
+async def _get_session() -> _Session:
+    """Return the session of the running loop, creating it (and dropping a stale one) as needed."""
+    global _session
+    loop = asyncio.get_running_loop()
+    if _session is not None and _session.loop_ref() is loop:
+        return _session
+    if _session is not None:
+        close_session(_session)
+    session = _Session(loop)
+    # asyncio.run and pytest-asyncio call loop.shutdown_asyncgens() before closing the loop
+    guard = _loop_guard(session)
+    await guard.__anext__()
+    session.guard = guard
+    _session = session
+    return session
+
+
+def close_session(session: _Session | None = None) -> None:
+    """Close the SNMP engine (of the given session, or the current one) and forget its targets.
+
+    Call it when the collector stops; the next request opens a fresh engine.
+    """
+    global _session
+    target = session if session is not None else _session
+    if target is None:
+        return
+    target.close()
+    if _session is target:
+        _session = None
+
+
+async def _target(session: _Session, target: Target) -> UdpTransportTarget:
+    """Return the cached pysnmp transport target for an address and timeout."""
+    key = (target.host, target.port, target.timeout)
+    cached = session.targets.get(key)
+    if cached is None:
+        try:
+            cached = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout, retries=0)
+        except Exception as exc:  # pysnmp wraps resolver errors in PySnmpError
+            raise SnmpError(f"cannot resolve SNMP address {target.label}: {exc}") from None
+        session.targets[key] = cached
+    return cached
+
+
+def _auth(session: _Session, creds: Credentials) -> CommunityData | UsmUserData:
+    cached = session.auth.get(creds)
+    if cached is None:
+        cached = creds.build()
+        session.auth[creds] = cached
+    return cached
+
+
+def convert(value: Any) -> SnmpValue:
+    """Turn a pysnmp value into an `SnmpValue` (exception values become value None)."""
+    type_name = type(value).__name__
+    if isinstance(value, NoSuchObject | NoSuchInstance | EndOfMibView):
+        return SnmpValue(_EXCEPTION_NAMES.get(type_name, type_name), None)
+    if type_name in _NUMERIC_TYPES:
+        return SnmpValue(type_name, int(value))
+    if type_name == "OctetString" or hasattr(value, "asOctets"):
+        raw = bytes(value.asOctets())
+        try:
+            return SnmpValue(type_name, raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            return SnmpValue(type_name, value.prettyPrint())
+    return SnmpValue(type_name, value.prettyPrint())
+
+
+_EXCEPTION_NAMES = {
+    "NoSuchObject": "noSuchObject",
+    "NoSuchInstance": "noSuchInstance",
+    "EndOfMibView": "endOfMibView",
+}
+
+
+def _timeout_reason(target: Target, creds: Credentials) -> str:
+    hint = "agent down or wrong community?" if creds.version != "3" else "agent down or wrong v3 user/keys?"
+    return f"no SNMP answer from {target.label} within {target.timeout:.1f} s ({hint})"
+
+
+def _raise_for(target: Target, creds: Credentials, indication: Any, status: Any, index: Any, oids: list[str]) -> None:
+    """Raise SnmpError for a pysnmp error indication or a PDU error status."""
+    if indication:
+        if isinstance(indication, errind.RequestTimedOut):
+            raise SnmpError(_timeout_reason(target, creds), CheckStatus.CRITICAL)
+        raise SnmpError(f"SNMP error from {target.label}: {indication}")
+    if status and int(status):
+        name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
+        position = int(index) if index else 0
+        where = f" for OID {oids[position - 1]}" if 0 < position <= len(oids) else ""
+        raise SnmpError(f"agent {target.label} answered {name}{where}")
+
+
+def _object(oid: str) -> ObjectType:
+    return ObjectType(ObjectIdentity(oid))
+
+
+async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple[dict[str, SnmpValue], float]:
+    """GET several OIDs in one request.
+
+    Args:
+        target: agent address and per-request timeout.
+        creds: resolved community or v3 user.
+        oids: numeric OIDs without a leading dot.
+
+    Returns:
+        The value of each requested OID (exception values included) and the round trip in seconds.
+
+    Raises:
+        SnmpError: no answer, a USM/protocol error, an error status, or a reply that is not usable.
+    """
+    session = await _get_session()
+    transport = await _target(session, target)
+    started = time.monotonic()
+    indication, status, index, var_binds = await get_cmd(
+        session.engine,
+        _auth(session, creds),
+        transport,
+        ContextData(),
+        *[_object(oid) for oid in oids],
+        lookupMib=False,
+    )
+    latency = time.monotonic() - started
+    _raise_for(target, creds, indication, status, index, oids)
+    values: dict[str, SnmpValue] = {}
+    for name, value in var_binds:
+        values[str(name)] = convert(value)
+    for oid in oids:
+        if oid not in values:
+            raise SnmpError(f"agent {target.label} answered without OID {oid}")
+    return values, latency
+
+
+async def snmp_walk(
+    target: Target, creds: Credentials, base: str, max_repetitions: int = 25
+) -> tuple[list[tuple[str, SnmpValue]], float]:
+    """Walk the subtree under `base` with GETBULK, in order, stopping at its end.
+
+    Args:
+        target: agent address and per-request timeout.
+        creds: resolved community or v3 user.
+        base: numeric OID of the table column (e.g. ifOperStatus `1.3.6.1.2.1.2.2.1.8`).
+        max_repetitions: rows asked per GETBULK request.
+
+    Returns:
+        (index suffix, value) pairs, e.g. ("3", SnmpValue("Integer", 1)), and the total time in seconds.
+
+    Raises:
+        SnmpError: as for `snmp_get`, or when the agent returns OIDs that do not increase.
+    """
+    session = await _get_session()
+    transport = await _target(session, target)
+    base_name = ObjectName(base)
+    prefix = base + "."
+    rows: list[tuple[str, SnmpValue]] = []
+    last = base_name
+    started = time.monotonic()
+    while len(rows) < _MAX_WALK_ROWS:
+        indication, status, index, var_binds = await bulk_cmd(
+            session.engine,
+            _auth(session, creds),
+            transport,
+            ContextData(),
+            0,
+            max_repetitions,
+            ObjectType(_ObjectIdentity(last)),
+            lookupMib=False,
+        )
+        _raise_for(target, creds, indication, status, index, [base])
+        if not var_binds:
+            break
+        for name, value in var_binds:
+            oid = str(name)
+            if not oid.startswith(prefix) or isinstance(value, EndOfMibView):
+                return rows, time.monotonic() - started
+            if tuple(name) <= tuple(last):
+                # a broken agent would otherwise keep us walking in circles
+                raise SnmpError(f"agent {target.label} returned OIDs out of order under {base}")
+            rows.append((oid[len(prefix) :], convert(value)))
+            last = name
+    return rows, time.monotonic() - started

@@ -1,0 +1,497 @@
+"""The `snmp` probe: GET values, counter rates, and table walks over SNMP v2c or v3.
+
+Parameters (`check.params`):
+    version: "2c" (default) or "3".
+    mode: "get" (default), "rate", "walk" or "walk_rate".
+    oid / oids: the OID(s) to read; in "get" the first one is the metric.
+    expect: exact value wanted ("get"), or the state every walked item must have ("walk", default 1).
+    per: seconds the rate is expressed over (3600 = per hour; default 1).
+    counter_bits: 32 or 64 (default from the value's type) for wrap-around.
+    names_oid, interfaces: the name column of a table and the names to check (empty = all rows);
+        `interfaces` may map a name to a label, e.g. {"ge-0/0/1" = "uplink"}.
+    label: what to call the walked column in reasons (default: known IF-MIB names, else the OID).
+    user, auth_protocol (SHA|SHA256|MD5|none), priv_protocol (AES|AES256|DES|none): SNMPv3.
+Credentials (`check.credentials`): `community` (v2c), `auth_key` and `priv_key` (v3), by reference.
+
+Rates keep their baseline (counter, device uptime, collector clock) per check id in module state;
+`forget_baselines()` clears it and `close()` releases the SNMP engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bibnet_ops.model import CheckSpec, CheckStatus, Sample, SecretError
+from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, CounterReading, RateStep, step
+from bibnet_ops.probes._snmp_session import (
+    AUTH_PROTOCOLS,
+    PRIV_PROTOCOLS,
+    Credentials,
+    SnmpError,
+    SnmpValue,
+    Target,
+    close_session,
+    snmp_get,
+    snmp_walk,
+)
+
+__all__ = ["SYS_UPTIME", "close", "forget_baselines", "format_uptime", "probe"]
+
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+
+# well-known table columns, so reasons say "ifOperStatus 2" rather than a bare OID
+_COLUMNS: dict[str, str] = {
+    "1.3.6.1.2.1.2.2.1.2": "ifDescr",
+    "1.3.6.1.2.1.2.2.1.7": "ifAdminStatus",
+    "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
+    "1.3.6.1.2.1.2.2.1.10": "ifInOctets",
+    "1.3.6.1.2.1.2.2.1.13": "ifInDiscards",
+    "1.3.6.1.2.1.2.2.1.14": "ifInErrors",
+    "1.3.6.1.2.1.2.2.1.16": "ifOutOctets",
+    "1.3.6.1.2.1.2.2.1.20": "ifOutErrors",
+    "1.3.6.1.2.1.31.1.1.1.1": "ifName",
+    "1.3.6.1.2.1.31.1.1.1.18": "ifAlias",
+}
+_IF_STATES = {
+    1: "up",
+    2: "down",
+    3: "testing",
+    4: "unknown",
+    5: "dormant",
+    6: "notPresent",
+    7: "lowerLayerDown",
+}
+_STATUS_COLUMNS = {"1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"}
+_MAX_REASON = 240
+
+
+class _ConfigError(Exception):
+    """The check's parameters cannot work; the sample is UNKNOWN with this reason."""
+
+
+_baselines: dict[str, CounterReading] = {}
+_table_baselines: dict[str, tuple[float | None, float, dict[str, int]]] = {}
+
+
+def forget_baselines(check_id: str | None = None) -> None:
+    """Drop the stored counter baseline of one check (or of all checks)."""
+    if check_id is None:
+        _baselines.clear()
+        _table_baselines.clear()
+    else:
+        _baselines.pop(check_id, None)
+        _table_baselines.pop(check_id, None)
+
+
+def close() -> None:
+    """Release the SNMP engine and its socket; the next probe opens a new one."""
+    close_session()
+
+
+def format_uptime(seconds: float) -> str:
+    """Render an uptime the way technicians say it: "up 3 d 4 h", "up 2 h 5 min", "up 40 s"."""
+    total = int(max(seconds, 0))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"up {days} d {hours} h"
+    if hours:
+        return f"up {hours} h {minutes} min"
+    if minutes:
+        return f"up {minutes} min"
+    return f"up {secs} s"
+
+
+def _oid(text: Any) -> str:
+    """Normalise an OID parameter (drop a leading dot) and reject anything not numeric."""
+    oid = str(text).strip().lstrip(".")
+    parts = oid.split(".")
+    if len(parts) < 2 or not all(p.isdigit() for p in parts):
+        raise _ConfigError(f"invalid OID {text!r} (numeric OIDs only, e.g. 1.3.6.1.2.1.1.3.0)")
+    return oid
+
+
+def _target(check: CheckSpec) -> Target:
+    """Parse "host[:port]" (optionally "udp:" or "snmp://" prefixed) into a Target."""
+    address = check.address.strip()
+    for prefix in ("snmp://", "udp://", "udp:"):
+        if address.startswith(prefix):
+            address = address[len(prefix) :]
+    address = address.rstrip("/")
+    host, port = address, 161
+    if address.count(":") == 1:
+        host, _, port_text = address.partition(":")
+        if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+            raise _ConfigError(f"invalid SNMP address {check.address!r} (host[:port])")
+        port = int(port_text)
+    if not host:
+        raise _ConfigError(f"invalid SNMP address {check.address!r} (host[:port])")
+    timeout = float(check.timeout) if check.timeout and check.timeout > 0 else 10.0
+    return Target(host, port, timeout)
+
+
+def _secret(check: CheckSpec, name: str, required: bool) -> str:
+    """Resolve a credential by name; a missing one becomes a _ConfigError naming only its reference."""
+    ref = check.credentials.get(name)
+    if ref is None:
+        if required:
+            raise _ConfigError(f"credential {name} missing for SNMP")
+        return ""
+    try:
+        return ref.resolve()
+    except SecretError:
+        verb = "not set" if ref.scheme == "env" else "cannot be read"
+        raise _ConfigError(f"credential {ref.ref} {verb}") from None
+
+
+def _credentials(check: CheckSpec) -> Credentials:
+    """Build the resolved credentials from params and secret references."""
+    params = check.params
+    version = str(params.get("version", "2c")).lower().lstrip("v")
+    if version in ("2", "2c", "1"):
+        return Credentials(version="2c", community=_secret(check, "community", required=True))
+    if version != "3":
+        raise _ConfigError(f"unsupported SNMP version {params.get('version')!r} (use 2c or 3)")
+    auth_protocol = str(params.get("auth_protocol", "SHA")).upper().replace("-", "")
+    priv_protocol = str(params.get("priv_protocol", "AES")).upper().replace("-", "")
+    auth_protocol = "none" if auth_protocol == "NONE" else auth_protocol
+    priv_protocol = "none" if priv_protocol == "NONE" else priv_protocol
+    if auth_protocol not in AUTH_PROTOCOLS:
+        raise _ConfigError(f"unknown auth_protocol {auth_protocol!r} (use {', '.join(AUTH_PROTOCOLS)})")
+    if priv_protocol not in PRIV_PROTOCOLS:
+        raise _ConfigError(f"unknown priv_protocol {priv_protocol!r} (use {', '.join(PRIV_PROTOCOLS)})")
+    user = str(params.get("user", "")).strip()
+    if not user:
+        raise _ConfigError("SNMPv3 needs a `user` parameter")
+    auth_key = _secret(check, "auth_key", required=auth_protocol != "none")
+    priv_key = _secret(check, "priv_key", required=priv_protocol != "none")
+    if priv_protocol != "none" and auth_protocol == "none":
+        raise _ConfigError("SNMPv3 privacy needs an auth_protocol too")
+    return Credentials("3", "", user, auth_protocol, auth_key, priv_protocol, priv_key)
+
+
+def _judge(check: CheckSpec, value: float) -> tuple[CheckStatus, str]:
+    """Classify a metric with the check's thresholds and say which bound it crossed."""
+    th = check.thresholds
+    status = th.classify(value)
+    if status is CheckStatus.OK:
+        return status, ""
+    bound = th.critical if status is CheckStatus.CRITICAL else th.warning
+    word = "critical" if status is CheckStatus.CRITICAL else "warning"
+    side = "below" if th.direction == "below" else "above"
+    return status, f" ({side} {word} {_num(bound or 0)})"
+
+
+def _num(value: float) -> str:
+    """Format a number without a useless ".0"."""
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def _unit_label(check: CheckSpec, per: float) -> str:
+    if check.unit:
+        return check.unit
+    names = {1.0: "/s", 60.0: "/min", 3600.0: "/h", 86400.0: "/day"}
+    return names.get(per, f" per {_num(per)} s")
+
+
+def _per(check: CheckSpec) -> float:
+    try:
+        per = float(check.params.get("per", 1))
+    except (TypeError, ValueError):
+        raise _ConfigError(f"invalid `per` {check.params.get('per')!r} (seconds, e.g. 3600)") from None
+    if per <= 0:
+        raise _ConfigError("`per` must be a positive number of seconds")
+    return per
+
+
+def _bits(check: CheckSpec, value: SnmpValue) -> int:
+    bits = check.params.get("counter_bits")
+    if bits is None:
+        return 64 if value.type == "Counter64" else 32
+    if int(bits) not in (32, 64):
+        raise _ConfigError(f"counter_bits must be 32 or 64, not {bits!r}")
+    return int(bits)
+
+
+def _require_present(oid: str, value: SnmpValue | None) -> SnmpValue:
+    if value is None or value.missing:
+        raise SnmpError(f"OID {oid} not present on device")
+    return value
+
+
+def _uptime_seconds(values: dict[str, SnmpValue]) -> float | None:
+    uptime = values.get(SYS_UPTIME)
+    if uptime is None or not uptime.is_numeric:
+        return None
+    return int(uptime.value or 0) / 100.0
+
+
+async def _mode_get(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+    raw = check.params.get("oids") or ([check.params["oid"]] if "oid" in check.params else [])
+    if isinstance(raw, str):
+        raw = [raw]
+    if not raw:
+        raise _ConfigError("mode get needs `oid` or `oids`")
+    oids = [_oid(o) for o in raw]
+    values, latency = await snmp_get(target, creds, list(dict.fromkeys(oids)))
+    metric_oid = oids[0]
+    metric = _require_present(metric_oid, values.get(metric_oid))
+    extra: dict[str, float] = {}
+    for oid in oids:
+        v = values.get(oid)
+        if v is not None and v.is_numeric:
+            extra["uptime" if oid == SYS_UPTIME else oid] = (
+                int(v.value or 0) / 100.0 if oid == SYS_UPTIME else float(v.value or 0)
+            )
+    number: float | None = None
+    if metric.is_numeric:
+        number = int(metric.value or 0) / 100.0 if metric_oid == SYS_UPTIME else float(metric.value or 0)
+    elif isinstance(metric.value, str):
+        try:
+            number = float(metric.value.strip())
+        except ValueError:
+            number = None
+    shown = format_uptime(number) if metric_oid == SYS_UPTIME and number is not None else _show(metric)
+    status, suffix = CheckStatus.OK, ""
+    if "expect" in check.params:
+        expected = check.params["expect"]
+        if not _matches(metric, number, expected):
+            reason = f"OID {metric_oid} is {_show(metric)}, expected {expected!r}"
+            return _sample(check, CheckStatus.CRITICAL, reason, number, extra, latency)
+    elif number is not None:
+        status, suffix = _judge(check, number)
+    return _sample(check, status, f"{shown}{suffix}", number, extra, latency)
+
+
+def _show(value: SnmpValue) -> str:
+    text = str(value.value) if value.value is not None else value.type
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _matches(value: SnmpValue, number: float | None, expected: Any) -> bool:
+    """Compare a reply with `expect`: numerically when both are numbers, else as text."""
+    if isinstance(expected, bool):
+        expected = int(expected)
+    if isinstance(expected, int | float) and number is not None:
+        return float(expected) == number
+    return str(value.value) == str(expected)
+
+
+def _sample(
+    check: CheckSpec,
+    status: CheckStatus,
+    reason: str,
+    value: float | None,
+    values: dict[str, float],
+    latency: float | None,
+) -> Sample:
+    if len(reason) > _MAX_REASON:
+        reason = reason[: _MAX_REASON - 3] + "..."
+    return Sample(check.id, status, reason, value, values, latency, time.time())
+
+
+def _rate_sample(check: CheckSpec, result: RateStep, per: float, values: dict[str, float], latency: float) -> Sample:
+    """Turn one rate step into a sample: OK without value while the baseline (re)starts."""
+    if result.rate is None:
+        return _sample(check, CheckStatus.OK, result.note, None, values, latency)
+    rate = result.rate * per
+    status, suffix = _judge(check, rate)
+    note = f" ({result.note})" if result.note else ""
+    shown = _num(round(rate)) if abs(rate) >= 100 else _num(round(rate, 2))
+    reason = f"{shown} {_unit_label(check, per)}".replace(" /", "/") + suffix + note
+    return _sample(check, status, reason, rate, values, latency)
+
+
+async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+    if "oid" not in check.params:
+        raise _ConfigError("mode rate needs `oid` (a counter)")
+    oid = _oid(check.params["oid"])
+    per = _per(check)
+    values, latency = await snmp_get(target, creds, [oid, SYS_UPTIME] if oid != SYS_UPTIME else [oid])
+    counter = _require_present(oid, values.get(oid))
+    if not counter.is_numeric:
+        raise SnmpError(f"OID {oid} holds {counter.type}, not a counter")
+    bits = _bits(check, counter)
+    reading = CounterReading(int(counter.value or 0), _uptime_seconds(values), time.monotonic())
+    result = step(_baselines.get(check.id), reading, bits)
+    _baselines[check.id] = reading
+    extra: dict[str, float] = {"total": float(reading.counter)}
+    if reading.uptime is not None:
+        extra["uptime"] = reading.uptime
+    return _rate_sample(check, result, per, extra, latency)
+
+
+def _selection(check: CheckSpec) -> dict[str, str]:
+    """The `interfaces` parameter as {name: label prefix}; empty means every row."""
+    raw = check.params.get("interfaces") or []
+    if isinstance(raw, str):
+        raw = [raw]
+    if isinstance(raw, dict):
+        return {str(name): f"{label} " if label else "" for name, label in raw.items()}
+    return {str(name): "" for name in raw}
+
+
+async def _walk_table(
+    check: CheckSpec, target: Target, creds: Credentials, base: str
+) -> tuple[list[tuple[str, str, SnmpValue]], dict[str, str], float]:
+    """Walk a column and its name column; return (index, name, value) rows, missing names, time."""
+    names_oid = _oid(check.params["names_oid"]) if check.params.get("names_oid") else None
+    if names_oid is None:
+        rows, elapsed = await snmp_walk(target, creds, base)
+        names: dict[str, str] = {}
+    else:
+        (rows, elapsed), (name_rows, _) = await asyncio.gather(
+            snmp_walk(target, creds, base), snmp_walk(target, creds, names_oid)
+        )
+        names = {index: str(v.value) for index, v in name_rows if v.value is not None}
+    if not rows:
+        raise SnmpError(f"OID {base} not present on device (empty walk)")
+    table = [(index, names.get(index, index), value) for index, value in rows]
+    wanted = _selection(check)
+    if not wanted:
+        return table, {}, elapsed
+    present = {name for _, name, _ in table}
+    column = _COLUMNS.get(names_oid or "", "the table")
+    missing = {name: f"{label}{name} not found in {column}" for name, label in wanted.items()}
+    missing = {name: text for name, text in missing.items() if name not in present}
+    return [row for row in table if row[1] in wanted], missing, elapsed
+
+
+def _limit_list(items: list[str]) -> str:
+    """Join problems, keeping the first few so the reason fits one screen line."""
+    if len(items) <= 3:
+        return "; ".join(items)
+    return "; ".join(items[:3]) + f"; and {len(items) - 3} more"
+
+
+async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+    if "oid" not in check.params:
+        raise _ConfigError("mode walk needs `oid` (the table column)")
+    base = _oid(check.params["oid"])
+    expected = check.params.get("expect", 1)
+    column = str(check.params.get("label") or _COLUMNS.get(base, base))
+    table, missing, elapsed = await _walk_table(check, target, creds, base)
+    status_words = base in _STATUS_COLUMNS or column in ("ifOperStatus", "ifAdminStatus")
+    labels = _selection(check)
+    bad: list[str] = []
+    values: dict[str, float] = {}
+    for _, name, value in table:
+        number = float(value.value) if value.is_numeric else None  # type: ignore[arg-type]
+        if number is not None:
+            values[name] = number
+        if _matches(value, number, expected):
+            continue
+        state = _IF_STATES.get(int(number)) if status_words and number is not None else None
+        what = f"is {state}" if state else f"is {_show(value)}, expected {expected}"
+        bad.append(f"{labels.get(name, '')}{name} {what} ({column} {_show(value)})")
+    count = float(len(bad))
+    th = check.thresholds
+    if missing:
+        status = CheckStatus.CRITICAL
+    elif th.warning is not None or th.critical is not None:
+        status = th.classify(count)
+    else:
+        status = CheckStatus.CRITICAL if bad else CheckStatus.OK
+    problems = list(missing.values()) + bad
+    if problems:
+        reason = _limit_list(problems)
+    else:
+        state = _IF_STATES.get(int(expected)) if status_words and isinstance(expected, int) else None
+        reason = f"all {len(table)} {state or f'as expected ({column} {expected})'}"
+    return _sample(check, status, reason, count, values, elapsed)
+
+
+async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+    if "oid" not in check.params:
+        raise _ConfigError("mode walk_rate needs `oid` (a counter column)")
+    base = _oid(check.params["oid"])
+    per = _per(check)
+    (table, missing, elapsed), (up_values, _) = await asyncio.gather(
+        _walk_table(check, target, creds, base), snmp_get(target, creds, [SYS_UPTIME])
+    )
+    uptime = _uptime_seconds(up_values)
+    clock = time.monotonic()
+    counters = {name: v for _, name, v in table if v.is_numeric}
+    previous = _table_baselines.get(check.id)
+    _table_baselines[check.id] = (uptime, clock, {n: int(v.value or 0) for n, v in counters.items()})
+    total = float(sum(int(v.value or 0) for v in counters.values()))
+    values: dict[str, float] = {"total": total}
+    if missing:
+        return _sample(check, CheckStatus.CRITICAL, _limit_list(list(missing.values())), None, values, elapsed)
+    if previous is None:
+        return _sample(check, CheckStatus.OK, FIRST_READING, None, values, elapsed)
+    prev_uptime, prev_clock, prev_counters = previous
+    if uptime is not None and prev_uptime is not None and uptime < prev_uptime:
+        return _sample(check, CheckStatus.OK, REBOOTED, None, values, elapsed)
+    rate_sum, notes, rated = 0.0, [], 0
+    for name, value in counters.items():
+        if name not in prev_counters:
+            continue
+        before = CounterReading(prev_counters[name], prev_uptime, prev_clock)
+        now = CounterReading(int(value.value or 0), uptime, clock)
+        result = step(before, now, _bits(check, value))
+        if result.rate is None:
+            notes.append(f"{name}: {result.note}")
+            continue
+        rated += 1
+        rate_sum += result.rate
+        values[name] = result.rate * per
+        if result.wrapped:
+            notes.append(f"{name} counter wrapped")
+    if not rated:
+        reason = _limit_list(notes) if notes else FIRST_READING
+        return _sample(check, CheckStatus.OK, reason, None, values, elapsed)
+    summary = RateStep(rate_sum, _limit_list(notes))
+    return _rate_sample(check, summary, per, values, elapsed)
+
+
+_MODES: dict[str, Callable[[CheckSpec, Target, Credentials], Awaitable[Sample]]] = {
+    "get": _mode_get,
+    "rate": _mode_rate,
+    "walk": _mode_walk,
+    "walk_rate": _mode_walk_rate,
+}
+
+
+async def probe(check: CheckSpec) -> Sample:
+    """Run one SNMP check and describe what the device answered.
+
+    Args:
+        check: the resolved check; see the module docstring for its parameters.
+
+    Returns:
+        A Sample; device faults (no answer, missing OID, bad reply, wrong credentials) become its
+        status and reason, never an exception.
+    """
+    try:
+        mode = str(check.params.get("mode", "get"))
+        run = _MODES.get(mode)
+        if run is None:
+            raise _ConfigError(f"unknown SNMP mode {mode!r} (use {', '.join(_MODES)})")
+        target = _target(check)
+        creds = _credentials(check)
+    except _ConfigError as exc:
+        return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
+    # pysnmp times each request out itself; this deadline only catches a wedged exchange
+    requests = 2 if creds.version == "3" else 1
+    if mode.startswith("walk"):
+        requests += 2
+    deadline = target.timeout * requests + 0.5
+    try:
+        async with asyncio.timeout(deadline):
+            return await run(check, target, creds)
+    except _ConfigError as exc:
+        return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
+    except SnmpError as exc:
+        return _sample(check, exc.status, exc.reason, None, {}, None)
+    except TimeoutError:
+        reason = f"no complete SNMP answer from {target.label} within {deadline:.1f} s"
+        return _sample(check, CheckStatus.CRITICAL, reason, None, {}, None)
+    except Exception as exc:  # a garbled reply can trip pysnmp anywhere; it is the device's fault
+        reason = f"unusable SNMP reply from {target.label}: {type(exc).__name__}: {exc}"
+        return _sample(check, CheckStatus.UNKNOWN, reason, None, {}, None)

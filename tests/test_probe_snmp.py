@@ -1,0 +1,415 @@
+"""The snmp probe against a real Net-SNMP agent on 127.0.0.1: get, rate, walk, v3, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _snmpd import PRINTER_MIB, TEST_ENTERPRISE, SnmpAgent, free_udp_port, run_snmpd
+
+from bibnet_ops.model import CheckSpec, CheckStatus, SecretRef, Thresholds
+from bibnet_ops.probes import _snmp_session, run_probe, snmp
+from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, RESET, CounterReading, step
+
+COMMUNITY = "bib-ro-7f3a"
+AUTH_KEY = "auth-Oran-2026"
+PRIV_KEY = "priv-Oran-2026"
+USER = "bibnet"
+PAGES = f"{PRINTER_MIB}.10.2.1.4.1.1"
+IF_TABLE = f"{TEST_ENTERPRISE}.2.2.1"
+IF_OPER_STATUS = "1.3.6.1.2.1.2.2.1.8"
+IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
+
+
+@pytest.fixture(scope="module")
+def agent() -> Iterator[SnmpAgent]:
+    users = {USER: ("SHA", AUTH_KEY, "AES", PRIV_KEY)}
+    with run_snmpd(community=COMMUNITY, users=users) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIBNET_T_COMMUNITY", COMMUNITY)
+    monkeypatch.setenv("BIBNET_T_AUTH", AUTH_KEY)
+    monkeypatch.setenv("BIBNET_T_PRIV", PRIV_KEY)
+
+
+def spec(address: str, name: str = "c", timeout: float = 2.0, **params: Any) -> CheckSpec:
+    thresholds = params.pop("thresholds", Thresholds())
+    unit = params.pop("unit", "")
+    credentials = {
+        "community": SecretRef("env:BIBNET_T_COMMUNITY"),
+        "auth_key": SecretRef("env:BIBNET_T_AUTH"),
+        "priv_key": SecretRef("env:BIBNET_T_PRIV"),
+    }
+    credentials.update(params.pop("credentials", {}))
+    return CheckSpec(
+        site_id="bplp-31",
+        device_id="scanner-1",
+        name=name,
+        probe="snmp",
+        address=address,
+        params=params,
+        credentials=credentials,
+        timeout=timeout,
+        thresholds=thresholds,
+        unit=unit,
+    )
+
+
+# --- get -----------------------------------------------------------------------------------------
+
+
+async def test_get_sysuptime_reports_uptime(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, oids=[snmp.SYS_UPTIME]))
+    assert sample.status is CheckStatus.OK
+    assert sample.reason.startswith("up ")
+    assert sample.value is not None and 0 <= sample.value < 3600
+    assert sample.values["uptime"] == sample.value
+    assert sample.latency is not None and 0 < sample.latency < 1
+    assert sample.check_id == "bplp-31/scanner-1/c"
+
+
+async def test_get_several_oids_in_one_request(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, oids=["1.3.6.1.2.1.1.6.0", snmp.SYS_UPTIME]))
+    assert sample.status is CheckStatus.OK
+    assert sample.reason == "Oran test bench"
+    assert sample.value is None
+    assert "uptime" in sample.values
+
+
+async def test_get_expect_matches_and_mismatches(agent: SnmpAgent) -> None:
+    ok = await snmp.probe(spec(agent.address, oid="1.3.6.1.2.1.1.6.0", expect="Oran test bench"))
+    assert ok.status is CheckStatus.OK
+    bad = await snmp.probe(spec(agent.address, oid=".1.3.6.1.2.1.1.6.0", expect="Tlemcen"))
+    assert bad.status is CheckStatus.CRITICAL
+    assert bad.reason == "OID 1.3.6.1.2.1.1.6.0 is Oran test bench, expected 'Tlemcen'"
+
+
+async def test_get_numeric_value_against_thresholds(agent: SnmpAgent) -> None:
+    oid = f"{TEST_ENTERPRISE}.1.1.0"
+    agent.set(oid, "gauge", 80)
+    th = Thresholds(warning=70, critical=90)
+    warn = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
+    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (above warning 70)")
+    agent.set(oid, "gauge", 95)
+    crit = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
+    assert crit.status is CheckStatus.CRITICAL
+    agent.set(oid, "integer", 3)
+    assert (await snmp.probe(spec(agent.address, oid=oid, expect=3))).status is CheckStatus.OK
+
+
+async def test_missing_oid_is_named(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, oid="1.3.6.1.2.1.1.99.0"))
+    assert sample.status is CheckStatus.UNKNOWN
+    assert sample.reason == "OID 1.3.6.1.2.1.1.99.0 not present on device"
+
+
+async def test_run_probe_dispatches_to_snmp(agent: SnmpAgent) -> None:
+    sample = await run_probe(spec(agent.address, oid=snmp.SYS_UPTIME))
+    assert sample.status is CheckStatus.OK
+
+
+# --- failures a technician must understand -------------------------------------------------------
+
+
+async def test_wrong_community_times_out_with_clear_reason(agent: SnmpAgent) -> None:
+    check = spec(agent.address, timeout=0.5, oid=snmp.SYS_UPTIME, credentials={"community": SecretRef("env:X")})
+    os.environ["X"] = "not-the-community"
+    try:
+        started = time.monotonic()
+        sample = await snmp.probe(check)
+        elapsed = time.monotonic() - started
+    finally:
+        del os.environ["X"]
+    assert sample.status is CheckStatus.CRITICAL
+    expected = f"no SNMP answer from {agent.address} within 0.5 s (agent down or wrong community?)"
+    assert sample.reason == expected
+    assert "not-the-community" not in sample.reason
+    assert 0.4 < elapsed < 1.0
+
+
+async def test_agent_down_times_out() -> None:
+    address = f"127.0.0.1:{free_udp_port()}"
+    started = time.monotonic()
+    sample = await snmp.probe(spec(address, timeout=0.3, oid=snmp.SYS_UPTIME))
+    assert time.monotonic() - started < 0.9
+    assert sample.status is CheckStatus.CRITICAL
+    assert sample.reason.startswith(f"no SNMP answer from {address} within 0.3 s")
+
+
+async def test_missing_secret_names_reference_only(agent: SnmpAgent) -> None:
+    check = spec(agent.address, oid=snmp.SYS_UPTIME, credentials={"community": SecretRef("env:BIBNET_NOPE")})
+    sample = await snmp.probe(check)
+    assert (sample.status, sample.reason) == (CheckStatus.UNKNOWN, "credential env:BIBNET_NOPE not set")
+
+
+@pytest.mark.parametrize(
+    ("params", "address", "fragment"),
+    [
+        ({"mode": "teleport", "oid": "1.3.6"}, None, "unknown SNMP mode 'teleport'"),
+        ({"oid": "sysUpTime.0"}, None, "invalid OID 'sysUpTime.0'"),
+        ({}, None, "mode get needs `oid` or `oids`"),
+        ({"oid": "1.3.6.1", "version": "1"}, None, None),
+        ({"oid": "1.3.6.1", "version": "3"}, None, "SNMPv3 needs a `user` parameter"),
+        ({"oid": "1.3.6.1", "version": "3", "user": "u", "auth_protocol": "ROT13"}, None, "unknown auth_protocol"),
+        ({"mode": "rate", "oid": "1.3.6.1", "per": "hourly"}, None, "invalid `per`"),
+        ({"oid": "1.3.6.1"}, "127.0.0.1:99999", "invalid SNMP address"),
+    ],
+)
+async def test_configuration_errors_are_unknown(
+    agent: SnmpAgent, params: dict[str, Any], address: str | None, fragment: str | None
+) -> None:
+    sample = await snmp.probe(spec(address or agent.address, timeout=0.3, **params))
+    if fragment is None:  # v1 is served as v2c; the OID exists
+        assert sample.status is not CheckStatus.UNKNOWN or "not present" in sample.reason
+        return
+    assert sample.status is CheckStatus.UNKNOWN
+    assert fragment in sample.reason
+
+
+# --- SNMPv3 --------------------------------------------------------------------------------------
+
+
+async def test_v3_authpriv_sha_aes_get(agent: SnmpAgent) -> None:
+    check = spec(
+        agent.address, version="3", user=USER, auth_protocol="SHA", priv_protocol="AES", oid="1.3.6.1.2.1.1.6.0"
+    )
+    sample = await snmp.probe(check)
+    assert (sample.status, sample.reason) == (CheckStatus.OK, "Oran test bench")
+
+
+async def test_v3_wrong_auth_key_reports_usm_error(agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIBNET_T_AUTH", "wrong-auth-key-123")
+    sample = await snmp.probe(spec(agent.address, name="v3auth", version="3", user=USER, oid=snmp.SYS_UPTIME))
+    assert sample.status is CheckStatus.UNKNOWN
+    assert "Wrong SNMP PDU digest" in sample.reason
+    assert "wrong-auth-key-123" not in sample.reason
+
+
+async def test_v3_wrong_priv_key_times_out(agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIBNET_T_PRIV", "wrong-priv-key-123")
+    check = spec(agent.address, name="v3priv", timeout=0.4, version="3", user=USER, oid=snmp.SYS_UPTIME)
+    sample = await snmp.probe(check)
+    assert sample.status is CheckStatus.CRITICAL
+    assert "wrong v3 user/keys?" in sample.reason
+
+
+async def test_v3_unknown_user(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, version="3", user="intruder", oid=snmp.SYS_UPTIME))
+    assert sample.status is CheckStatus.UNKNOWN
+    assert "Unknown USM user" in sample.reason
+
+
+# --- counter rates -------------------------------------------------------------------------------
+
+
+async def _two_polls(agent: SnmpAgent, check: CheckSpec, first: int, second: int, kind: str = "counter") -> tuple:
+    agent.set(PAGES, kind, first)
+    one = await snmp.probe(check)
+    t0 = time.monotonic()
+    await asyncio.sleep(0.4)
+    agent.set(PAGES, kind, second)
+    two = await snmp.probe(check)
+    return one, two, time.monotonic() - t0
+
+
+async def test_rate_first_reading_then_pages_per_hour(agent: SnmpAgent) -> None:
+    th = Thresholds(warning=5, critical=0, direction="below")
+    check = spec(agent.address, name="pages", mode="rate", oid=PAGES, per=3600, thresholds=th, unit="pages/h")
+    snmp.forget_baselines(check.id)
+    one, two, elapsed = await _two_polls(agent, check, 88_000, 88_120)
+    assert (one.status, one.value, one.reason) == (CheckStatus.OK, None, FIRST_READING)
+    assert one.values["total"] == 88_000
+    assert two.status is CheckStatus.OK
+    expected = 120 / elapsed * 3600
+    assert two.value == pytest.approx(expected, rel=0.15)
+    assert two.reason.endswith("pages/h")
+    assert two.values["total"] == 88_120
+
+
+async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> None:
+    th = Thresholds(warning=5, critical=0.5, direction="below")
+    check = spec(agent.address, name="idle", mode="rate", oid=PAGES, per=3600, thresholds=th, unit="pages/h")
+    snmp.forget_baselines(check.id)
+    _, two, _ = await _two_polls(agent, check, 500, 500)
+    assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
+    assert two.reason == "0 pages/h (below critical 0.50)"
+
+
+async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:
+    check = spec(agent.address, name="wrap", mode="rate", oid=PAGES, per=1)
+    snmp.forget_baselines(check.id)
+    _, two, elapsed = await _two_polls(agent, check, 2**32 - 100, 50)
+    assert two.status is CheckStatus.OK
+    assert two.value == pytest.approx(150 / elapsed, rel=0.15)
+    assert "counter wrapped" in two.reason
+
+
+async def test_rate_counter64_uses_its_width(agent: SnmpAgent) -> None:
+    check = spec(agent.address, name="c64", mode="rate", oid=PAGES, per=1)
+    snmp.forget_baselines(check.id)
+    _, two, elapsed = await _two_polls(agent, check, 2**40, 2**40 + 1000, kind="counter64")
+    assert two.value == pytest.approx(1000 / elapsed, rel=0.15)
+
+
+async def test_rate_restarts_after_device_reboot() -> None:
+    with run_snmpd(community=COMMUNITY) as device:
+        check = spec(device.address, name="reboot", mode="rate", oid=PAGES, per=3600)
+        snmp.forget_baselines(check.id)
+        device.set(PAGES, "counter", 5_000)
+        assert (await snmp.probe(check)).reason == FIRST_READING
+        await asyncio.sleep(0.3)
+        device.restart()  # uptime starts again from zero, the counter from a small value
+        device.set(PAGES, "counter", 10)
+        after = await snmp.probe(check)
+        assert (after.status, after.value, after.reason) == (CheckStatus.OK, None, REBOOTED)
+        await asyncio.sleep(0.3)
+        device.set(PAGES, "counter", 40)
+        again = await snmp.probe(check)
+        assert again.value is not None and again.value > 0
+
+
+async def test_rate_on_a_string_is_unknown(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, name="str", mode="rate", oid="1.3.6.1.2.1.1.6.0"))
+    assert (sample.status, sample.reason) == (
+        CheckStatus.UNKNOWN,
+        "OID 1.3.6.1.2.1.1.6.0 holds OctetString, not a counter",
+    )
+
+
+# --- walks ---------------------------------------------------------------------------------------
+
+
+def _fake_switch(agent: SnmpAgent, status: dict[str, int], errors: dict[str, int] | None = None) -> None:
+    for index, (name, state) in enumerate(status.items(), start=1):
+        agent.set(f"{IF_TABLE}.2.{index}", "string", name)
+        agent.set(f"{IF_TABLE}.8.{index}", "integer", state)
+        if errors is not None:
+            agent.set(f"{IF_TABLE}.14.{index}", "counter", errors[name])
+
+
+async def test_walk_real_ifoperstatus_on_loopback(agent: SnmpAgent) -> None:
+    check = spec(agent.address, mode="walk", oid=IF_OPER_STATUS, names_oid=IF_NAME, interfaces=["lo"])
+    sample = await snmp.probe(check)
+    assert (sample.status, sample.reason, sample.value) == (CheckStatus.OK, "all 1 up", 0.0)
+    assert sample.values == {"lo": 1.0}
+
+
+async def test_walk_every_interface_agent_sees(agent: SnmpAgent) -> None:
+    sample = await snmp.probe(spec(agent.address, mode="walk", oid=IF_OPER_STATUS, names_oid=IF_NAME))
+    assert "lo" in sample.values
+    down = [name for name, state in sample.values.items() if state != 1]
+    assert sample.value == len(down)
+    assert sample.status is (CheckStatus.CRITICAL if down else CheckStatus.OK)
+
+
+async def test_walk_names_the_interface_that_is_down(agent: SnmpAgent) -> None:
+    _fake_switch(agent, {"ge-0/0/1": 2, "ge-0/0/2": 1, "ge-0/0/3": 7})
+    check = spec(
+        agent.address,
+        mode="walk",
+        oid=f"{IF_TABLE}.8",
+        names_oid=f"{IF_TABLE}.2",
+        label="ifOperStatus",
+        interfaces={"ge-0/0/1": "uplink", "ge-0/0/2": "", "ge-0/0/9": "wifi"},
+    )
+    sample = await snmp.probe(check)
+    assert sample.status is CheckStatus.CRITICAL
+    assert sample.value == 1
+    assert "uplink ge-0/0/1 is down (ifOperStatus 2)" in sample.reason
+    assert "wifi ge-0/0/9 not found in the table" in sample.reason
+    assert "ge-0/0/3" not in sample.reason  # not selected
+
+
+async def test_walk_all_rows_and_empty_table(agent: SnmpAgent) -> None:
+    _fake_switch(agent, {"ge-0/0/1": 2, "ge-0/0/2": 1, "ge-0/0/3": 7})
+    check = spec(agent.address, mode="walk", oid=f"{IF_TABLE}.8", names_oid=f"{IF_TABLE}.2", label="ifOperStatus")
+    sample = await snmp.probe(check)
+    assert sample.value == 2
+    assert "ge-0/0/3 is lowerLayerDown (ifOperStatus 7)" in sample.reason
+    empty = await snmp.probe(spec(agent.address, mode="walk", oid=f"{TEST_ENTERPRISE}.77"))
+    assert (empty.status, empty.reason) == (
+        CheckStatus.UNKNOWN,
+        f"OID {TEST_ENTERPRISE}.77 not present on device (empty walk)",
+    )
+
+
+async def test_walk_rate_sums_error_counters(agent: SnmpAgent) -> None:
+    names = {"ge-0/0/1": 1, "ge-0/0/2": 1, "ge-0/0/3": 1}
+    _fake_switch(agent, names, {"ge-0/0/1": 10, "ge-0/0/2": 2**32 - 5, "ge-0/0/3": 1_000})
+    check = spec(
+        agent.address,
+        name="errors",
+        mode="walk_rate",
+        oid=f"{IF_TABLE}.14",
+        names_oid=f"{IF_TABLE}.2",
+        interfaces=["ge-0/0/1", "ge-0/0/2"],
+        per=60,
+        thresholds=Thresholds(warning=1000),
+    )
+    snmp.forget_baselines(check.id)
+    first = await snmp.probe(check)
+    assert (first.status, first.reason) == (CheckStatus.OK, FIRST_READING)
+    t0 = time.monotonic()
+    await asyncio.sleep(0.4)
+    _fake_switch(agent, names, {"ge-0/0/1": 30, "ge-0/0/2": 15, "ge-0/0/3": 9_000})
+    second = await snmp.probe(check)
+    elapsed = time.monotonic() - t0
+    assert second.value == pytest.approx(40 / elapsed * 60, rel=0.15)
+    assert second.values["ge-0/0/1"] == pytest.approx(20 / elapsed * 60, rel=0.15)
+    assert second.status is CheckStatus.WARNING
+    assert "ge-0/0/2 counter wrapped" in second.reason
+
+
+# --- engine lifecycle ----------------------------------------------------------------------------
+
+
+def test_engine_is_reused_per_loop_and_closed_with_it(agent: SnmpAgent) -> None:
+    async def twice() -> tuple[object, object]:
+        await snmp.probe(spec(agent.address, oid=snmp.SYS_UPTIME))
+        first = _snmp_session._session
+        await snmp.probe(spec(agent.address, oid=snmp.SYS_UPTIME))
+        return first, _snmp_session._session
+
+    a, b = asyncio.run(twice())
+    assert a is b and a is not None
+    c, _ = asyncio.run(twice())
+    assert c is not a
+    gc.collect()  # an unclosed socket would raise ResourceWarning as an error here
+
+
+async def test_concurrent_probes_share_one_engine(agent: SnmpAgent) -> None:
+    checks = [spec(agent.address, name=f"c{i}", oid=snmp.SYS_UPTIME) for i in range(40)]
+    samples = await asyncio.gather(*(snmp.probe(c) for c in checks))
+    assert all(s.status is CheckStatus.OK for s in samples)
+
+
+# --- pure helpers --------------------------------------------------------------------------------
+
+
+def test_format_uptime() -> None:
+    assert snmp.format_uptime(3 * 86400 + 4 * 3600 + 59) == "up 3 d 4 h"
+    assert snmp.format_uptime(2 * 3600 + 5 * 60) == "up 2 h 5 min"
+    assert snmp.format_uptime(61) == "up 1 min"
+    assert snmp.format_uptime(40.7) == "up 40 s"
+
+
+def test_rate_step_rules() -> None:
+    base = CounterReading(100, 1000.0, 50.0)
+    assert step(None, base, 32).note == FIRST_READING
+    grown = step(base, CounterReading(700, 1060.0, 110.5), 32)
+    assert grown.rate == pytest.approx(10.0)  # device uptime span (60 s) preferred over our clock
+    wrapped = step(CounterReading(2**32 - 10, 1000.0, 0.0), CounterReading(10, 1020.0, 20.0), 32)
+    assert (wrapped.increase, wrapped.wrapped) == (20, True)
+    assert step(base, CounterReading(5, 3.0, 60.0), 32).note == REBOOTED
+    assert step(base, CounterReading(5, 1100.0, 150.0), 64).note == RESET
+    no_uptime = CounterReading(100, None, 0.0)
+    assert step(no_uptime, CounterReading(50, None, 1.0), 32).note == RESET
+    assert step(no_uptime, CounterReading(300, None, 2.0), 32).rate == pytest.approx(100.0)
