@@ -28,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/bibnet-ops demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check bibnet_ops tests benchmarks
+	$(BIN)/ruff check .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy bibnet_ops
