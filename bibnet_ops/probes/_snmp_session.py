@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -140,12 +141,35 @@ class Credentials:
         )
 
 
+class _GuardedDispatcher(AsyncioDispatcher):
+    """pysnmp's asyncio dispatcher, dropping datagrams it cannot decode.
+
+    pysnmp lets a decoding error of a garbled datagram escape into the event loop's exception
+    handler; here it is counted per sender instead, so a timeout can say that junk arrived.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop=loop)
+        self.junk: dict[tuple[str, int], int] = {}
+
+    def _callback_function(self, transport: Any, address: Any, message: Any) -> None:
+        try:
+            super()._callback_function(transport, address, message)
+        except Exception:  # a device's garbage must never reach the loop's error log
+            key = (str(address[0]), int(address[1])) if len(address) >= 2 else ("?", 0)
+            if len(self.junk) > 10_000:
+                self.junk.clear()
+            self.junk[key] = self.junk.get(key, 0) + 1
+
+
 class _Session:
     """The engine, targets and auth objects living on one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_ref = weakref.ref(loop)
         self.engine = SnmpEngine()
+        self.dispatcher = _GuardedDispatcher(loop)
+        self.engine.register_transport_dispatcher(self.dispatcher)
         self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
         self.auth: dict[Credentials, CommunityData | UsmUserData] = {}
         self.guard: AsyncIterator[None] | None = None
@@ -260,19 +284,25 @@ _EXCEPTION_NAMES = {
 }
 
 
-def _timeout_reason(target: Target, creds: Credentials) -> str:
+def _timeout_reason(session: _Session, target: Target, creds: Credentials) -> str:
+    junk = session.dispatcher.junk.pop((target.host, target.port), 0)
+    if junk:
+        return f"no valid SNMP answer from {target.label} within {target.timeout:.1f} s ({junk} unreadable replies)"
     hint = "agent down or wrong community?" if creds.version != "3" else "agent down or wrong v3 user/keys?"
     return f"no SNMP answer from {target.label} within {target.timeout:.1f} s ({hint})"
 
 
-def _raise_for(target: Target, creds: Credentials, indication: Any, status: Any, index: Any, oids: list[str]) -> None:
+def _raise_for(
+    session: _Session, target: Target, creds: Credentials, indication: Any, status: Any, index: Any, oids: list[str]
+) -> None:
     """Raise SnmpError for a pysnmp error indication or a PDU error status."""
     if indication:
         if isinstance(indication, errind.RequestTimedOut):
-            raise SnmpError(_timeout_reason(target, creds), CheckStatus.CRITICAL)
+            raise SnmpError(_timeout_reason(session, target, creds), CheckStatus.CRITICAL)
         raise SnmpError(f"SNMP error from {target.label}: {indication}")
     if status and int(status):
         name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
+        name = f"error status {name}" if name.lstrip("-").isdigit() else name
         position = int(index) if index else 0
         where = f" for OID {oids[position - 1]}" if 0 < position <= len(oids) else ""
         raise SnmpError(f"agent {target.label} answered {name}{where}")
@@ -308,7 +338,7 @@ async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple
         lookupMib=False,
     )
     latency = time.monotonic() - started
-    _raise_for(target, creds, indication, status, index, oids)
+    _raise_for(session, target, creds, indication, status, index, oids)
     values: dict[str, SnmpValue] = {}
     for name, value in var_binds:
         values[str(name)] = convert(value)
@@ -353,7 +383,7 @@ async def snmp_walk(
             ObjectType(_ObjectIdentity(last)),
             lookupMib=False,
         )
-        _raise_for(target, creds, indication, status, index, [base])
+        _raise_for(session, target, creds, indication, status, index, [base])
         if not var_binds:
             break
         for name, value in var_binds:
