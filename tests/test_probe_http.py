@@ -59,6 +59,8 @@ async def catalogue(request: Request, writer: asyncio.StreamWriter) -> None:
     elif path == "/garbage":
         writer.write(b"HELLO THIS IS NOT HTTP\r\n\r\n")
         await writer.drain()
+    elif path == "/cookie":
+        await reply(writer, 200, "", {"Set-Cookie": "session=abc; Path=/"})
     elif path == "/echo-headers":
         await reply(writer, 200, json.dumps(request.headers))
     else:
@@ -72,9 +74,7 @@ async def server() -> AsyncIterator[LoopbackServer]:
     await close_clients()
 
 
-def check(
-    address: str, timeout: float = 3.0, thresholds: Thresholds | None = None, **params: Any
-) -> CheckSpec:
+def check(address: str, timeout: float = 3.0, thresholds: Thresholds | None = None, **params: Any) -> CheckSpec:
     return CheckSpec(
         site_id="bplp-31",
         device_id="catalogue",
@@ -214,6 +214,12 @@ async def test_headers_sent_and_port_override(server: LoopbackServer) -> None:
     assert sample.status is CheckStatus.OK, sample.reason
 
 
+async def test_cookies_are_not_kept(server: LoopbackServer) -> None:
+    assert (await probe(check(server.url, path="/cookie"))).status is CheckStatus.OK
+    assert (await probe(check(server.url, path="/echo-headers"))).status is CheckStatus.OK
+    assert "cookie" not in server.requests[-1].headers
+
+
 def test_build_url() -> None:
     assert build_url("http://h:80/koha", {"path": "cgi-bin/x.pl?a=1"}) == "http://h:80/koha/cgi-bin/x.pl?a=1"
     assert build_url("h:8080", {}) == "http://h:8080/"
@@ -268,10 +274,7 @@ async def test_tls_expiry_thresholds(ca: trustme.CA, tmp_path: Path) -> None:
     limits = Thresholds(warning=30, critical=7, direction="below")
     servers = [await tls_server(ca, d) for d in (90.2, 12.2, 3.2)]
     try:
-        results = [
-            await probe(check(s.url, tls_expiry=True, ca_file=str(ca_file), thresholds=limits))
-            for s in servers
-        ]
+        results = [await probe(check(s.url, tls_expiry=True, ca_file=str(ca_file), thresholds=limits)) for s in servers]
         assert [r.status for r in results] == [CheckStatus.OK, CheckStatus.WARNING, CheckStatus.CRITICAL]
         assert results[1].reason == "TLS certificate expires in 12 days"
         assert results[2].value is not None and 3.0 < results[2].value < 3.3

@@ -15,9 +15,7 @@ from bibnet_ops.probes._common import ParamError
 from bibnet_ops.probes.tcp import parse_hostport, probe
 
 
-def check(
-    address: str, timeout: float = 2.0, thresholds: Thresholds | None = None, **params: Any
-) -> CheckSpec:
+def check(address: str, timeout: float = 2.0, thresholds: Thresholds | None = None, **params: Any) -> CheckSpec:
     return CheckSpec(
         site_id="annexe-16-3",
         device_id="router",

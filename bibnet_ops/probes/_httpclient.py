@@ -23,6 +23,7 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -113,6 +114,13 @@ def _ssl_context(verify: bool, ca_file: str) -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+class _NoCookies(DefaultCookiePolicy):
+    """Refuse every cookie: a probe must be stateless, and one device's cookie must not reach another."""
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+
 def _new_client(key: _ClientKey) -> httpx.AsyncClient:
     _site, verify, ca_file = key
     return httpx.AsyncClient(
@@ -120,6 +128,7 @@ def _new_client(key: _ClientKey) -> httpx.AsyncClient:
         trust_env=False,  # a collector must not silently route library traffic through a proxy
         limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT),
         headers={"User-Agent": USER_AGENT},
+        cookies=CookieJar(policy=_NoCookies()),
     )
 
 
@@ -232,7 +241,10 @@ def _describe(exc: Exception, url: str, timeout: float) -> FetchError:
         text = str(exc)
         if "without sending complete" in text or "peer closed" in text.lower():
             return FetchError(f"{where} closed the connection mid-reply")
-        return FetchError(f"malformed HTTP reply from {where}: {text[:80]}")
+        if "disconnected without sending" in text:
+            return FetchError(f"{where} closed the connection without replying")
+        # h11 appends the offending bytes as a bytearray repr, which tells a technician nothing
+        return FetchError(f"malformed HTTP reply from {where}: {text.split(': bytearray', 1)[0][:80]}")
     if isinstance(exc, httpx.ConnectError):
         return FetchError(f"cannot connect to {where}: {str(exc)[:80] or type(exc).__name__}")
     if isinstance(exc, httpx.ReadError | httpx.WriteError):

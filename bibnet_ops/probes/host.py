@@ -68,9 +68,7 @@ async def probe(check: CheckSpec) -> Sample:
         try:
             usage = psutil.disk_usage(path)
         except OSError as exc:
-            return make_sample(
-                check, CheckStatus.UNKNOWN, f"cannot read disk usage of {path}: {exc.strerror}"
-            )
+            return make_sample(check, CheckStatus.UNKNOWN, f"cannot read disk usage of {path}: {exc.strerror}")
         value, label, unit = usage.percent, f"disk {path} used", "%"
         values["free_bytes"] = float(usage.free)
     else:

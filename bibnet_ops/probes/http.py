@@ -230,9 +230,7 @@ def _judge_json(opts: HttpOptions, reply: FetchResult, cut: str) -> tuple[CheckS
         if not isinstance(value, list | dict):
             return CheckStatus.CRITICAL, f"{label} is {type(value).__name__}, not a list"
         if len(value) < opts.json_min_items:
-            return CheckStatus.CRITICAL, (
-                f"{label} has {len(value)} items (expected at least {opts.json_min_items})"
-            )
+            return CheckStatus.CRITICAL, (f"{label} has {len(value)} items (expected at least {opts.json_min_items})")
     if opts.json_metric:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return CheckStatus.UNKNOWN, f"{label} = {_show(value)} is not a number"
@@ -268,9 +266,5 @@ def _same(actual: Any, expected: Any) -> bool:
 
 
 def _show(value: Any) -> str:
-    text = (
-        json.dumps(value, ensure_ascii=False, default=str)
-        if not isinstance(value, float)
-        else fmt_number(value)
-    )
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, float) else fmt_number(value)
     return text if len(text) <= 40 else text[:39] + "…"

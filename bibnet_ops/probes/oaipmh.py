@@ -140,8 +140,10 @@ async def _call(ctx: _Context, query: dict[str, str]) -> _Reply:
             if delay is not None and attempt == 0 and delay < remaining - 0.05:
                 await asyncio.sleep(delay)
                 continue
-            shown = "?" if delay is None else f"{delay:.0f}"
-            raise _Failure(CheckStatus.UNKNOWN, f"repository busy, asks to retry after {shown} s")
+            if delay is None:
+                shown = reply.headers["retry-after"][:30]
+                raise _Failure(CheckStatus.UNKNOWN, f"repository busy, unreadable Retry-After {shown!r}")
+            raise _Failure(CheckStatus.UNKNOWN, f"repository busy, asks to retry after {delay:.0f} s")
         break
     if reply.status != 200:
         raise _Failure(CheckStatus.CRITICAL, f"{reply.status_text} (expected 200)")
@@ -185,7 +187,11 @@ def _parse(body: bytes) -> Element:
     except (ValueError, RecursionError) as exc:
         raise _Failure(CheckStatus.CRITICAL, f"unreadable XML in OAI-PMH reply: {exc}") from None
     if root.tag != _NS + "OAI-PMH":
-        raise _Failure(CheckStatus.CRITICAL, f"not an OAI-PMH reply (root element <{_local(root.tag)}>)")
+        namespace = str(root.tag)[1:].split("}", 1)[0] if str(root.tag).startswith("{") else ""
+        where = f" in namespace {namespace[:40]}" if namespace else ""
+        if _local(root.tag) == "OAI-PMH":
+            where = where or " without the OAI-PMH 2.0 namespace"
+        raise _Failure(CheckStatus.CRITICAL, f"not an OAI-PMH reply (root element <{_local(root.tag)}>{where})")
     return root
 
 
@@ -245,7 +251,8 @@ def parse_datestamp(text: str) -> float | None:
 
 
 def _format_datestamp(epoch: float, granularity: str) -> str:
-    stamp = dt.datetime.fromtimestamp(epoch, dt.UTC)
+    # a repository claiming a date outside 1970..9999 must still yield a well-formed request
+    stamp = dt.datetime.fromtimestamp(min(max(epoch, 0.0), 253402300799.0), dt.UTC)
     if granularity == _SECOND_GRANULARITY:
         return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
     return stamp.strftime("%Y-%m-%d")
