@@ -252,6 +252,18 @@ async def test_one_client_per_site(server: LoopbackServer) -> None:
     assert pool_size() == 0
 
 
+async def test_pool_evicts_least_recently_used(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bibnet_ops.probes import _httpclient
+
+    monkeypatch.setattr(_httpclient, "MAX_CLIENTS", 2)
+    await close_clients()
+    for site in ("a", "b", "c", "a"):
+        spec = CheckSpec(site_id=site, device_id="d", name="n", probe="http", address=server.url)
+        assert (await probe(spec)).status is CheckStatus.OK
+    assert pool_size() == 2
+    await close_clients()
+
+
 # --- TLS -------------------------------------------------------------------------------------------
 
 
