@@ -19,6 +19,7 @@ __all__ = ["main"]
 # a registered sub-parser sets `func=callable(args) -> int` with set_defaults.
 COMMAND_MODULES: list[str] = [
     "config_cmd",
+    "sim_cmd",
 ]
 
 

@@ -1,0 +1,218 @@
+"""A small HTTP/1.1 server on asyncio streams, with keep-alive, optional TLS and outage behaviour.
+
+Each simulated catalogue (and the simulator's admin endpoint) is one `HttpServer`. Its `conditions`
+decide how it behaves: down with mode "refuse" closes the listening socket (connection refused),
+"drop" accepts then resets, "blackhole" accepts and never answers; `delay` slows every reply;
+`garbage` replaces the body with junk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = ["HttpConditions", "HttpServer", "Request", "Response"]
+
+MAX_HEAD = 65536
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class Request:
+    """One parsed HTTP request."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes = b""
+    version: str = "HTTP/1.1"
+
+
+@dataclass
+class Response:
+    """What a handler answers; `garbage` is the junk body sent instead when the site is garbling."""
+
+    status: int = 200
+    body: bytes = b""
+    content_type: str = "text/plain; charset=utf-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class HttpConditions:
+    """The endpoint's current fault state, recomputed by the simulator when faults change."""
+
+    down: str | None = None
+    delay: float = 0.0
+    garbage: bool = False
+
+
+Handler = Callable[[Request, bool], Response | Awaitable[Response]]
+
+
+def _parse_head(head: bytes) -> tuple[str, str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, version = lines[0].split(" ", 2)
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if ":" in line:
+            key, value = line.split(":", 1)
+            headers[key.strip().lower()] = value.strip()
+    return method.upper(), target, version.strip(), headers
+
+
+class HttpServer:
+    """One listening endpoint on 127.0.0.1 whose availability follows its `conditions`."""
+
+    def __init__(self, handler: Handler, conditions: HttpConditions | None = None,
+                 ssl_context: Callable[[], ssl.SSLContext | None] | None = None) -> None:
+        self.handler = handler
+        self.conditions = conditions or HttpConditions()
+        self.ssl_context = ssl_context or (lambda: None)
+        self.port = 0
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._pending: asyncio.Task[None] | None = None
+        self._dirty = False
+        self._relisten = False
+        self._closed = False
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
+
+    async def start(self, port: int = 0) -> int:
+        """Listen on 127.0.0.1:`port` (0 picks one) and return the port bound."""
+        await self._listen(port)
+        return self.port
+
+    async def _listen(self, port: int) -> None:
+        server = await asyncio.start_server(
+            self._client, "127.0.0.1", port, ssl=self.ssl_context(), reuse_address=True,
+            backlog=256, limit=MAX_HEAD)
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
+
+    async def _unlisten(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        self.drop_clients()
+
+    def drop_clients(self) -> None:
+        """Reset every open connection, as a crashed server or dead link would."""
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    def reconcile(self, relisten: bool = False) -> None:
+        """Bring the listening socket in line with the conditions (call after they change).
+
+        `relisten` reopens the socket even if it is up, e.g. to serve a new TLS certificate.
+        """
+        self._dirty = True
+        self._relisten = self._relisten or relisten
+        if self.conditions.down:
+            self.drop_clients()
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.get_running_loop().create_task(self._apply())
+
+    async def _apply(self) -> None:
+        while self._dirty and not self._closed:
+            self._dirty = False
+            want = self.conditions.down != "refuse"
+            if self._relisten and self._server is not None:
+                self._relisten = False
+                await self._unlisten()
+            if want and self._server is None:
+                try:
+                    await self._listen(self.port)
+                except OSError:
+                    # The port is briefly unavailable; retry shortly rather than lose the endpoint.
+                    await asyncio.sleep(0.2)
+                    self._dirty = True
+            elif not want and self._server is not None:
+                await self._unlisten()
+
+    async def close(self) -> None:
+        """Stop listening and drop all connections for good."""
+        self._closed = True
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending
+        await self._unlisten()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ssl.SSLError,
+                ValueError):
+            writer.transport.abort()
+        finally:
+            self._writers.discard(writer)
+            if not writer.transport.is_closing():
+                writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            if self.conditions.down == "drop":
+                writer.transport.abort()
+                return
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except asyncio.IncompleteReadError:
+                return
+            if self.conditions.down:
+                if self.conditions.down != "blackhole":
+                    writer.transport.abort()
+                    return
+                # A blackholed site swallows the request and never answers.
+                await reader.read()
+                return
+            method, target, version, headers = _parse_head(head)
+            length = int(headers.get("content-length", "0") or 0)
+            if length > MAX_BODY:
+                raise ValueError("body too large")
+            body = await reader.readexactly(length) if length else b""
+            url = urlsplit(target)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            request = Request(method, url.path or "/", query, headers, body, version)
+            if self.conditions.delay > 0:
+                await asyncio.sleep(self.conditions.delay)
+                if self.conditions.down:
+                    writer.transport.abort()
+                    return
+            result = self.handler(request, self.conditions.garbage)
+            response = await result if inspect.isawaitable(result) else result
+            self.requests += 1
+            keep = (version == "HTTP/1.1" and headers.get("connection", "").lower() != "close") or (
+                headers.get("connection", "").lower() == "keep-alive")
+            writer.write(self._encode(response, method == "HEAD", keep))
+            await writer.drain()
+            if not keep:
+                return
+
+    @staticmethod
+    def _encode(response: Response, head_only: bool, keep: bool) -> bytes:
+        try:
+            reason = HTTPStatus(response.status).phrase
+        except ValueError:
+            reason = "Unknown"
+        lines = [f"HTTP/1.1 {response.status} {reason}",
+                 f"Content-Type: {response.content_type}",
+                 f"Content-Length: {len(response.body)}",
+                 "Server: Apache/2.4.62 (Debian)",
+                 f"Connection: {'keep-alive' if keep else 'close'}"]
+        lines += [f"{k}: {v}" for k, v in response.headers.items()]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return head if head_only else head + response.body
