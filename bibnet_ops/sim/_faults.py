@@ -7,9 +7,11 @@ tables (kind, site, optional device, start, duration and per-kind parameters) an
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -123,21 +125,22 @@ class RandomFaults:
     seed: int | None = None
     sites: tuple[str, ...] = ()
 
-    def draw(self, site_ids: list[str], seed: int | None, horizon: float) -> list[Fault]:
-        """The random faults of the first `horizon` seconds, reproducible for a given seed."""
+    def stream(self, site_ids: list[str], seed: int | None) -> Iterator[Fault]:
+        """Random faults in start order, endlessly, reproducible for a given seed."""
         if self.rate <= 0 or not site_ids:
-            return []
+            return
         rng = random.Random(seed if seed is not None else self.seed)
         pool = [s for s in site_ids if not self.sites or s in self.sites] or site_ids
-        faults: list[Fault] = []
         t = 0.0
         while True:
             t += rng.expovariate(self.rate / 3600.0)
-            if t > horizon:
-                return faults
             kind = rng.choice(self.kinds)
             duration = rng.uniform(self.min_duration, self.max_duration)
-            faults.append(Fault(kind=kind, site=rng.choice(pool), start=round(t, 3), duration=duration))
+            yield Fault(kind=kind, site=rng.choice(pool), start=round(t, 3), duration=duration)
+
+    def draw(self, site_ids: list[str], seed: int | None, horizon: float) -> list[Fault]:
+        """The random faults starting within the first `horizon` seconds."""
+        return list(itertools.takewhile(lambda f: f.start <= horizon, self.stream(site_ids, seed)))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ SNMP_TEMPLATES = {"book-scanner": "scanner", "switch": "switch"}
 SCANNER_DESCR = "BookEye 4 V3 professional book scanner, firmware 2.31.4"
 SWITCH_DESCR = ("Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version 15.2(7)E8, "
                 "RELEASE SOFTWARE (fc3)")
-RANDOM_HORIZON = 7 * 86400.0
 
 
 @dataclass(eq=False)
@@ -105,6 +104,7 @@ class Simulator:
         self.faults: dict[int, ActiveFault] = {}
         self.started_at = 0.0
         self.admin_url: str | None = None
+        self._random_task: asyncio.Task[None] | None = None
         self._next_fault = 1
         self._ca: Any = None
         self._contexts: dict[float | None, ssl.SSLContext] = {}
@@ -183,8 +183,16 @@ class Simulator:
         for fault in self.scenario.faults:
             self._schedule(fault)
         if self.scenario.random is not None:
-            for fault in self.scenario.random.draw(sorted(self.sites), self.seed, RANDOM_HORIZON):
-                self._schedule(fault)
+            self._random_task = asyncio.get_running_loop().create_task(self._random_faults())
+
+    async def _random_faults(self) -> None:
+        """Schedule random faults one by one as their start comes near, so any rate costs little."""
+        assert self.scenario.random is not None
+        for fault in self.scenario.random.stream(sorted(self.sites), self.seed):
+            wait = self.started_at + fault.start - self.clock() - 1.0
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._schedule(fault)
 
     async def _bind(self, ep: Endpoint) -> None:
         loop = asyncio.get_running_loop()
@@ -212,6 +220,10 @@ class Simulator:
 
     async def stop(self) -> None:
         """Cancel scheduled faults and close every socket."""
+        if self._random_task is not None:
+            self._random_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._random_task
         for af in self.faults.values():
             for handle in af.handles:
                 handle.cancel()
