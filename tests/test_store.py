@@ -266,3 +266,27 @@ def test_maintenance_add_end_audit_and_lookup(tmp_path: Path) -> None:
     week2 = window_intervals(store.maintenance_windows()[1], T0, T0 + 14 * 86400)
     assert [(e - s) / 3600 for s, e in week2] == [4.0, 4.0]
     store.close()
+
+
+def test_history_reader_for_the_dashboard(tmp_path: Path) -> None:
+    from bibnet_ops.inventory._model import Inventory
+    from bibnet_ops.model import Site
+    from bibnet_ops.store import HistoryReader
+
+    path = tmp_path / "h.db"
+    now = time.time()
+    with StoreWriter(path, flush_interval=0.02) as writer:
+        for i in range(30):
+            writer.handle(Sample(CHECK, CheckStatus.OK, latency=0.001 * i, value=float(i), time=now - 3600 + 120 * i))
+        writer.handle(SiteStatusChange("bplp-31", now - 7200, SiteStatus.UP, SiteStatus.UP))
+        writer.handle(SiteStatusChange("bplp-31", now - 1800, SiteStatus.UP, SiteStatus.DOWN, "router"))
+        writer.handle(StateChange(CHECK, "bplp-31", now - 1700, CheckStatus.OK, CheckStatus.CRITICAL, False))
+    reader = HistoryReader(path)
+    line = reader.sparkline(CHECK, now - 3660, now - 60, points=30, field="value")
+    assert len(line) == 30 and line[0] == 0.0 and line[29] == 29.0
+    events = reader.recent_events(10, site_id="bplp-31")
+    assert [(e.subject, e.new, e.site) for e in events[:2]] == [(CHECK, "CRITICAL", False), ("bplp-31", "DOWN", True)]
+    inv = Inventory(root=tmp_path, sites={"bplp-31": Site("bplp-31", "Oran")})
+    uptime = reader.site_uptime(inv, "bplp-31", hours=1, now=now)
+    # the writer ran only a moment ago: the hour before it is unknown, not up
+    assert uptime.unknown_min > 55 and uptime.outages <= 1

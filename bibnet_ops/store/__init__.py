@@ -20,6 +20,7 @@ from bibnet_ops.store._api import (
 )
 from bibnet_ops.store._maintenance import MaintenanceSchedule, active_window, in_maintenance, window_intervals
 from bibnet_ops.store._paths import default_store_path, store_path
+from bibnet_ops.store._read import HistoryEvent, HistoryReader, SiteUptime
 from bibnet_ops.store._schema import SCHEMA_VERSION
 from bibnet_ops.store._sqlite import Retention, SqliteStore
 from bibnet_ops.store._writer import StoreWriter, check_infos
@@ -29,6 +30,8 @@ __all__ = [
     "AuditEntry",
     "CheckInfo",
     "CollectorRun",
+    "HistoryEvent",
+    "HistoryReader",
     "HistoryStore",
     "MaintenanceSchedule",
     "MaintenanceWindow",
@@ -36,6 +39,7 @@ __all__ = [
     "Rollup",
     "SchemaTooNewError",
     "SiteTransition",
+    "SiteUptime",
     "SqliteStore",
     "StoreError",
     "StoreWriter",

@@ -115,8 +115,60 @@ CREATE TABLE audit (
 );
 """
 
+# --- alerting tables (owned by bibnet_ops/alerts: alerts sent, their deliveries, acknowledgements, audit) ---
+_V2_ALERTS = """
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    site TEXT NOT NULL,
+    check_name TEXT,
+    state TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    opened_at INTEGER NOT NULL,
+    closed_at INTEGER,
+    reason TEXT NOT NULL DEFAULT '',
+    affected TEXT NOT NULL DEFAULT '[]',
+    receivers TEXT NOT NULL DEFAULT '[]'
+);
+CREATE INDEX alerts_key ON alerts (key, opened_at);
+CREATE INDEX alerts_open ON alerts (closed_at);
+CREATE TABLE alert_deliveries (
+    id INTEGER PRIMARY KEY,
+    alert_id INTEGER NOT NULL,
+    receiver TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    queued_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    outcome TEXT NOT NULL DEFAULT 'pending',
+    error TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
+CREATE TABLE acks (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL,
+    author TEXT NOT NULL,
+    comment TEXT NOT NULL DEFAULT '',
+    sticky INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER,
+    ended_at INTEGER,
+    ended_by TEXT NOT NULL DEFAULT '',
+    end_reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX acks_key ON acks (key);
+CREATE TABLE alert_audit (
+    id INTEGER PRIMARY KEY,
+    t INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    details TEXT NOT NULL DEFAULT '{}'
+)
+"""
+
 # Each migration brings the schema from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_V1]
+MIGRATIONS: list[str] = [_V1, _V2_ALERTS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
