@@ -13,7 +13,14 @@ import httpx
 import pytest
 
 from bibnet_ops.inventory import load_inventory
-from bibnet_ops.sim import ScenarioError, Simulator, base_network, load_scenario, parse_duration
+from bibnet_ops.sim import (
+    ScenarioError,
+    Simulator,
+    SimulatorThread,
+    base_network,
+    load_scenario,
+    parse_duration,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,3 +86,17 @@ async def test_scale_smoke(tmp_path: Path) -> None:
             reply = await client.get(sim.address(annex.id, "catalogue") + "/health")
         assert reply.json()["site"] == annex.id
     assert len(load_inventory(tmp_path).sites) == 300
+
+
+def test_simulator_thread() -> None:
+    runner = SimulatorThread(Simulator(None, sites=2))
+    with runner as sim:
+        site = list(sim.sites)[1]
+        url = sim.address(site, "catalogue")
+        assert httpx.get(url + "/health", verify=False).json()["status"] == "ok"
+        fid = runner.call(sim.set_fault, site, "outage")
+        with pytest.raises(httpx.ConnectError):
+            for _ in range(20):
+                httpx.get(url + "/health", verify=False)
+                time.sleep(0.05)
+        assert runner.call(sim.clear_fault, fid) == 1

@@ -19,6 +19,7 @@ from bibnet_ops.sim._faults import (
 )
 from bibnet_ops.sim._network import base_network, resize_network
 from bibnet_ops.sim._simulator import ActiveFault, Simulator
+from bibnet_ops.sim._thread import SimulatorThread
 
 __all__ = [
     "ActiveFault",
@@ -28,6 +29,7 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "Simulator",
+    "SimulatorThread",
     "base_network",
     "load_scenario",
     "parse_duration",
