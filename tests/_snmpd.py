@@ -164,7 +164,9 @@ class SnmpAgent:
             raise RuntimeError(f"snmpd did not answer on {self.address}:\n{tail}")
 
     def _wait_ready(self, limit: float) -> bool:
-        request = ber_get_request(self.community.encode(), ["1.3.6.1.2.1.1.3.0"], request_id=7)
+        # asking for the served subtrees too starts the pass_persist helpers before the test needs them
+        oids = ["1.3.6.1.2.1.1.3.0", *(f"{base}.0" for base in self.served)]
+        request = ber_get_request(self.community.encode(), oids, request_id=7)
         deadline = time.monotonic() + limit
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(0.05)

@@ -132,14 +132,14 @@ async def test_wrong_community_times_out_with_clear_reason(agent: SnmpAgent) -> 
     expected = f"no SNMP answer from {agent.address} within 0.5 s (agent down or wrong community?)"
     assert sample.reason == expected
     assert "not-the-community" not in sample.reason
-    assert 0.4 < elapsed < 1.0
+    assert 0.4 < elapsed < 1.5
 
 
 async def test_agent_down_times_out() -> None:
     address = f"127.0.0.1:{free_udp_port()}"
     started = time.monotonic()
     sample = await snmp.probe(spec(address, timeout=0.3, oid=snmp.SYS_UPTIME))
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 1.5
     assert sample.status is CheckStatus.CRITICAL
     assert sample.reason.startswith(f"no SNMP answer from {address} within 0.3 s")
 
@@ -264,8 +264,10 @@ async def test_rate_restarts_after_device_reboot() -> None:
         check = spec(device.address, name="reboot", mode="rate", oid=PAGES, per=3600)
         snmp.forget_baselines(check.id)
         device.set(PAGES, "counter", 5_000)
-        assert (await snmp.probe(check)).reason == FIRST_READING
-        await asyncio.sleep(0.3)
+        first = await snmp.probe(check)
+        assert first.reason == FIRST_READING
+        # let the agent's uptime grow well past what a fresh start (even on a busy machine) shows
+        await asyncio.sleep(max(0.0, 1.0 - first.values["uptime"]))
         device.restart()  # uptime starts again from zero, the counter from a small value
         device.set(PAGES, "counter", 10)
         after = await snmp.probe(check)
