@@ -163,3 +163,16 @@ def test_device_is_down_while_any_check_is_down() -> None:
     assert device == [(0, 10, "up"), (10, 40, "down"), (40, 100, "up")]
     lonely = combine([timeline([], since, until, CHECK_CATEGORY)], since, until)
     assert lonely == [(0, 100, "unknown")]
+
+
+def test_span_index_matches_intersection() -> None:
+    import random
+
+    from bibnet_ops.reports._intervals import SpanIndex
+
+    rng = random.Random(3)
+    for _ in range(300):
+        spans = normalize((a, a + rng.uniform(0, 20)) for a in (rng.uniform(0, 200) for _ in range(rng.randint(0, 12))))
+        start = rng.uniform(-10, 210)
+        end = start + rng.uniform(0, 80)
+        assert SpanIndex(spans).overlap(start, end) == pytest.approx(measure(intersect(spans, [(start, end)])))

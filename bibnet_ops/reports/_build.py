@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from bibnet_ops.inventory._model import Inventory
 from bibnet_ops.model import CheckSpec, Site
@@ -19,8 +20,10 @@ from bibnet_ops.reports._uptime import (
     RULES,
     SITE_CATEGORY,
     Availability,
+    Basis,
     Segment,
-    account,
+    account_on,
+    basis,
     combine,
     coverage,
     timeline,
@@ -87,11 +90,16 @@ def build_report(
     windows = store.maintenance_windows(since, horizon)
     sites = sorted(inventory.sites.values(), key=lambda s: s.id)
     kinds = {name: t.kind for name, t in inventory.templates.items()}
-    service = {s.id: normalize(service_spans(s.opening_hours, since, horizon, hours)) for s in sites}
+    spans_of = lru_cache(maxsize=None)(lambda oh: normalize(service_spans(oh, since, horizon, hours)))
+    service = {s.id: spans_of(s.opening_hours) for s in sites}
     excluded = {s.id: _excluded(windows, s, since, horizon) for s in sites}
+    bases: dict[tuple[object, ...], Basis] = {}
 
     def accounted(segments: list[Segment], site: Site) -> Availability:
-        return account(segments, service[site.id], excluded[site.id], covered, since, horizon)
+        key = (site.opening_hours, tuple(excluded[site.id]))
+        if key not in bases:
+            bases[key] = basis(service[site.id], excluded[site.id], covered)
+        return account_on(segments, bases[key], horizon)
 
     units = _units(store, inventory, sites, kinds, by, since, horizon, accounted)
     sla = _settings_number(inventory, "sla", "target", 99.0) or 99.0
@@ -112,7 +120,8 @@ def build_report(
         sync_lag_bucket=bucket,
         rules=list(RULES),
     )
-    days = {s.id: service_days(s.opening_hours, since, horizon, hours) for s in sites}
+    days_of = lru_cache(maxsize=None)(lambda oh: service_days(oh, since, horizon, hours))
+    days = {s.id: days_of(s.opening_hours) for s in sites}
     groups: dict[str, list[_Unit]] = defaultdict(list)
     for unit in units:
         groups[_group_key(unit, by)].append(unit)
@@ -220,20 +229,16 @@ def _metrics(
     sync_checks = [c.id for c in inventory.checks if c.metric == SYNC_METRIC]
     pages: dict[str, float] = defaultdict(float)
     if page_checks:
-        for r in store.rollups("day", since, until, page_checks):
-            pages[r.check_id] += r.delta or 0.0
-    lag: dict[str, list[float]] = defaultdict(list)
+        pages.update(store.delta_sums("day", since, until, page_checks))
+    lag: dict[str, list[float]] = {}
     bucket = "hour"
     if sync_checks:
-        rows = store.rollups("hour", since, until, sync_checks)
-        oldest = min((r.start for r in rows), default=None)
+        oldest = store.oldest_bucket("hour", sync_checks)
         if oldest is None or oldest > since + 86400:
-            day_rows = store.rollups("day", since, until, sync_checks)
-            if day_rows and (oldest is None or min(r.start for r in day_rows) < oldest - 3600):
-                rows, bucket = day_rows, "day"
-        for r in rows:
-            if r.value_max is not None:
-                lag[r.check_id].append(r.value_max)
+            oldest_day = store.oldest_bucket("day", sync_checks)
+            if oldest_day is not None and (oldest is None or oldest_day < oldest - 3600):
+                bucket = "day"
+        lag = store.bucket_maxima(bucket, since, until, sync_checks)
     return pages, lag, bucket
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
+from itertools import accumulate
 
-__all__ = ["Span", "intersect", "measure", "normalize", "subtract", "union"]
+__all__ = ["Span", "SpanIndex", "intersect", "measure", "normalize", "subtract", "union"]
 
 Span = tuple[float, float]
 
@@ -62,3 +64,25 @@ def subtract(a: list[Span], b: list[Span]) -> list[Span]:
 def measure(spans: Iterable[Span]) -> float:
     """Total length in seconds."""
     return sum(end - start for start, end in spans)
+
+
+class SpanIndex:
+    """A normalized set answering "how much of [start, end) does it cover?" in O(log n)."""
+
+    def __init__(self, spans: list[Span]) -> None:
+        self.starts = [s for s, _ in spans]
+        self.ends = [e for _, e in spans]
+        self.prefix = [0.0, *accumulate(e - s for s, e in spans)]
+
+    def overlap(self, start: float, end: float) -> float:
+        """Length of the intersection of [start, end) with the set."""
+        if end <= start or not self.starts:
+            return 0.0
+        first = bisect_right(self.ends, start)  # first span ending after start
+        last = bisect_left(self.starts, end)  # spans before this index start before end
+        if first >= last:
+            return 0.0
+        total = self.prefix[last] - self.prefix[first]
+        total -= max(0.0, start - self.starts[first])
+        total -= max(0.0, self.ends[last - 1] - end)
+        return total

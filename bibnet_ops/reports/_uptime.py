@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from bibnet_ops.reports._intervals import Span, intersect, measure, normalize, subtract
+from bibnet_ops.reports._intervals import Span, SpanIndex, intersect, measure, normalize, subtract
 from bibnet_ops.store import CollectorRun
 
 __all__ = [
@@ -22,9 +22,12 @@ __all__ = [
     "UNREACHABLE",
     "UP",
     "Availability",
+    "Basis",
     "OutageSpan",
     "Segment",
     "account",
+    "account_on",
+    "basis",
     "combine",
     "coverage",
     "timeline",
@@ -151,6 +154,27 @@ class Availability:
         self.outages.extend(other.outages)
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a site's service period, exclusions and collector coverage leave to be accounted."""
+
+    service: float
+    maintenance: float
+    unknown: float
+    watched: SpanIndex
+
+
+def basis(service: list[Span], excluded: list[Span], covered: list[Span]) -> Basis:
+    """Service time less excluded maintenance, split into watched (a collector ran) and unknown time."""
+    counted = subtract(service, excluded)
+    return Basis(
+        service=measure(service),
+        maintenance=measure(intersect(service, excluded)),
+        unknown=measure(subtract(counted, covered)),
+        watched=SpanIndex(intersect(counted, covered)),
+    )
+
+
 def account(
     segments: list[Segment],
     service: list[Span],
@@ -167,15 +191,15 @@ def account(
         excluded: normalized maintenance spans excluded from the SLA.
         covered: normalized spans when a collector was running.
     """
-    counted = subtract(service, excluded)
-    watched = intersect(counted, covered)
-    result = Availability(service=measure(service), maintenance=measure(intersect(service, excluded)))
-    result.unknown = measure(subtract(counted, covered))
-    by_category: dict[str, list[Span]] = {}
+    return account_on(segments, basis(service, excluded, covered), until)
+
+
+def account_on(segments: list[Segment], base: Basis, until: float) -> Availability:
+    """`account` with the basis computed once (many sites share opening hours and coverage)."""
+    watched = base.watched
+    result = Availability(service=base.service, maintenance=base.maintenance, unknown=base.unknown)
     for start, end, category in segments:
-        by_category.setdefault(category, []).append((start, end))
-    for category, spans in by_category.items():
-        seconds = measure(intersect(watched, normalize(spans)))
+        seconds = watched.overlap(start, end)
         if category == UP:
             result.up += seconds
         elif category == DOWN:
@@ -186,10 +210,11 @@ def account(
             result.status_maintenance += seconds
         else:
             result.unknown += seconds
+    since = segments[0][0] if segments else until
     for start, end, category in segments:
         if category != DOWN:
             continue
-        charged = measure(intersect(watched, [(start, end)]))
+        charged = watched.overlap(start, end)
         if charged > 0:
             result.outages.append(OutageSpan(start, end, charged, ongoing=end >= until, started_before=start <= since))
     return result

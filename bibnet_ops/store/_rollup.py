@@ -107,39 +107,54 @@ class Agg:
             self.delta = (self.delta or 0.0) + later.delta
 
     def to_row(self) -> tuple[object, ...]:
-        """Columns n .. delta; min/max/last are NULL when a single value makes them redundant."""
+        """Columns n .. delta in their compact form.
+
+        Counts equal to n are NULL; min/max/last are NULL when a single value stands for them;
+        values are kept in thousandths so SQLite stores them as small integers, not 8-byte floats.
+        """
         one_lat = self.lat_n <= 1
         one_v = self.v_n <= 1
         return (
             self.n,
             self.failures,
-            self.lat_n,
+            None if self.lat_n == self.n else self.lat_n,
             None if one_lat else self.lat_min,
             self.lat_sum if self.lat_n else None,
             None if one_lat else self.lat_max,
-            self.v_n,
-            None if one_v else self.v_min,
-            self.v_sum if self.v_n else None,
-            None if one_v else self.v_max,
-            None if one_v else self.v_last,
+            None if self.v_n == self.n else self.v_n,
+            None if one_v else _milli(self.v_min),
+            _milli(self.v_sum) if self.v_n else None,
+            None if one_v else _milli(self.v_max),
+            None if one_v else _milli(self.v_last),
             self.delta,
         )
 
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> Agg:
-        """Inverse of `to_row`: restore the min/max/last a single value stood for."""
+        """Inverse of `to_row`."""
         n, failures, lat_n, lat_min, lat_sum, lat_max, v_n, v_min, v_sum, v_max, v_last, delta = row
-        agg = cls(n=int(n), failures=int(failures), lat_n=int(lat_n), lat_sum=int(lat_sum or 0), v_n=int(v_n))
+        agg = cls(n=int(n), failures=int(failures), lat_sum=int(lat_sum or 0))
+        agg.lat_n = agg.n if lat_n is None else int(lat_n)
+        agg.v_n = agg.n if v_n is None else int(v_n)
         one_lat = agg.lat_sum if agg.lat_n == 1 else None
-        agg.lat_min = lat_min if lat_min is not None else one_lat
-        agg.lat_max = lat_max if lat_max is not None else one_lat
-        agg.v_sum = float(v_sum or 0.0)
+        agg.lat_min = int(lat_min) if lat_min is not None else one_lat
+        agg.lat_max = int(lat_max) if lat_max is not None else one_lat
+        agg.v_sum = _unmilli(v_sum) or 0.0
         one_v = agg.v_sum if agg.v_n == 1 else None
-        agg.v_min = v_min if v_min is not None else one_v
-        agg.v_max = v_max if v_max is not None else one_v
-        agg.v_last = v_last if v_last is not None else one_v
+        agg.v_min = _unmilli(v_min) if v_min is not None else one_v
+        agg.v_max = _unmilli(v_max) if v_max is not None else one_v
+        agg.v_last = _unmilli(v_last) if v_last is not None else one_v
         agg.delta = delta
         return agg
+
+
+def _milli(value: float | None) -> float | None:
+    """A value in thousandths, rounded: integral, so SQLite writes it as a 1-6 byte integer."""
+    return None if value is None else float(round(value * 1000))
+
+
+def _unmilli(value: float | None) -> float | None:
+    return None if value is None else float(value) / 1000.0
 
 
 def _pick(func: Callable[[Any, Any], Any], a: Any, b: Any) -> Any:

@@ -2,7 +2,8 @@
 
 Sizing (see benchmarks/README.md): checks have integer ids; times are integer milliseconds for
 transitions and integer bucket numbers for rollups; rollup tables are WITHOUT ROWID, clustered on
-(check, bucket), and a rollup with one sample stores its min/max as NULL (the average stands for them).
+(check, bucket); values are kept in thousandths (integral REALs are stored as small integers), counts
+equal to n and min/max of a single value are NULL (see `Agg.to_row`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ _ROLLUP_COLUMNS = """
     bucket INTEGER NOT NULL,
     n INTEGER NOT NULL,
     failures INTEGER NOT NULL,
-    lat_n INTEGER NOT NULL,
+    lat_n INTEGER,
     lat_min INTEGER,
     lat_sum INTEGER,
     lat_max INTEGER,
-    v_n INTEGER NOT NULL,
+    v_n INTEGER,
     v_min REAL,
     v_sum REAL,
     v_max REAL,

@@ -341,11 +341,7 @@ class SqliteStore:
         if tier not in ROLLUP_TIERS:
             raise ValueError(f"unknown rollup tier {tier!r}")
         ids = self._ids(check_ids)
-        lo, hi = bucket_of(tier, since, self.timezone), bucket_of(tier, until, self.timezone)
-        if bucket_start(tier, lo, self.timezone) < since:
-            lo += 1
-        if bucket_start(tier, hi, self.timezone) < until:
-            hi += 1
+        lo, hi = self._bucket_range(tier, since, until)
         where_ids = "" if ids is None else f"AND check_id IN ({','.join(map(str, ids))})"
         rows = self.conn.execute(
             f"SELECT check_id, bucket, {_ROLLUP_COLS} FROM rollup_{tier} "
@@ -372,6 +368,52 @@ class SqliteStore:
                 )
             )
         return out
+
+    def _bucket_range(self, tier: str, since: float, until: float) -> tuple[int, int]:
+        lo, hi = bucket_of(tier, since, self.timezone), bucket_of(tier, until, self.timezone)
+        if bucket_start(tier, lo, self.timezone) < since:
+            lo += 1
+        if bucket_start(tier, hi, self.timezone) < until:
+            hi += 1
+        return lo, hi
+
+    def delta_sums(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, float]:
+        """Sum of counter increments per check over buckets starting in [since, until)."""
+        lo, hi = self._bucket_range(tier, since, until)
+        ids = ",".join(map(str, self._ids(check_ids) or [])) or "NULL"
+        rows = self.conn.execute(
+            f"SELECT check_id, total(delta) FROM rollup_{_tier(tier)} "
+            f"WHERE check_id IN ({ids}) AND bucket >= ? AND bucket < ? GROUP BY check_id",
+            (lo, hi),
+        )
+        return {self._check_names[cid]: float(total) for cid, total in rows}
+
+    def bucket_maxima(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, list[float]]:
+        """Each bucket's maximum value per check (in time order) over buckets starting in [since, until)."""
+        lo, hi = self._bucket_range(tier, since, until)
+        ids = ",".join(map(str, self._ids(check_ids) or [])) or "NULL"
+        out: dict[str, list[float]] = {}
+        # a bucket with one value stores it as v_sum only (see Agg.to_row)
+        for cid, value in self.conn.execute(
+            f"SELECT check_id, coalesce(v_max, v_sum) FROM rollup_{_tier(tier)} "
+            f"WHERE check_id IN ({ids}) AND bucket >= ? AND bucket < ? AND coalesce(v_n, n) > 0 "
+            f"ORDER BY check_id, bucket",
+            (lo, hi),
+        ):
+            out.setdefault(self._check_names[cid], []).append(float(value) / 1000.0)  # stored in thousandths
+        return out
+
+    def oldest_bucket(self, tier: str, check_ids: Sequence[str]) -> float | None:
+        """Start of the oldest bucket kept for any of these checks (None if there is none)."""
+        ids = self._ids(check_ids) or []
+        oldest = None
+        for cid in ids[:20]:  # the tier's retention is the same for every check: a few are enough
+            row = self.conn.execute(
+                f"SELECT min(bucket) FROM rollup_{_tier(tier)} WHERE check_id = ?", (cid,)
+            ).fetchone()
+            if row[0] is not None and (oldest is None or row[0] < oldest):
+                oldest = row[0]
+        return None if oldest is None else bucket_start(tier, oldest, self.timezone)
 
     def runs(self, since: float, until: float) -> list[CollectorRun]:
         """Collector runs overlapping [since, until)."""
@@ -459,6 +501,12 @@ class SqliteStore:
             "SELECT t, who, action, window_id, details FROM audit ORDER BY id DESC LIMIT ?", (limit,)
         )
         return [AuditEntry(r[0] / 1000.0, r[1], r[2], r[3], json.loads(r[4])) for r in rows]
+
+
+def _tier(tier: str) -> str:
+    if tier not in ROLLUP_TIERS:
+        raise ValueError(f"unknown rollup tier {tier!r}")
+    return tier
 
 
 def _window_details(w: MaintenanceWindow) -> dict[str, object]:
