@@ -140,10 +140,12 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     settings: dict[str, Any] = {"collector": {}, "sla": {}, "alerts": {}, "dashboard": {}}
     inv = Inventory(root=root)
     hours = None
+    net_ctx: FileContext | None = None
     if net_path.exists():
         loaded = read_toml(net_path, issues)
         if loaded is not None:
             data, ctx = loaded
+            net_ctx = ctx
             net = parse_network(ctx, data)
             issues.extend(ctx.issues)
             inv.name, inv.timezone, inv.regions = net["name"], net["timezone"], net["regions"]
@@ -192,6 +194,12 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     _check_parents(inv.sites, contexts)
     for ctx in contexts.values():
         issues.extend(ctx.issues)
+    # Hook: alerting owns and validates the `[alerts]` table (imported late: alerts imports the inventory).
+    if net_ctx is not None and settings.get("alerts"):
+        from bibnet_ops.alerts._config import validate_alerts
+
+        issues.extend(validate_alerts(settings["alerts"], net_ctx.name, net_ctx.positions, inv.sites,
+                                      list(inv.regions) or None, root))
     if issues:
         raise ConfigError(issues)
     return inv
