@@ -1,0 +1,49 @@
+"""What every live screen shares: the header, localised bindings from the registry, change hooks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.screen import Screen
+
+from bibnet_ops.tui.headerdata import HeaderData
+from bibnet_ops.tui.keys import with_scope
+from bibnet_ops.tui.widgets import StatusHeader
+
+if TYPE_CHECKING:
+    from bibnet_ops.tui.app import DashboardApp
+
+__all__ = ["LiveScreen"]
+
+
+class LiveScreen(Screen[None]):
+    """A screen fed by the app's refresh timer with the sites and checks that changed."""
+
+    SCOPE: ClassVar[str] = ""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = False
+        if self.SCOPE:
+            self._bindings = with_scope(self._bindings, self.SCOPE)
+
+    @property
+    def dash(self) -> DashboardApp:
+        """The dashboard app, typed."""
+        return cast("DashboardApp", self.app)
+
+    def show_header(self, data: HeaderData) -> None:
+        """Show the latest header figures."""
+        for header in self.query(StatusHeader):
+            header.show(data)
+
+    def apply_changes(self, sites: set[str], checks: set[str]) -> None:
+        """Redraw what depends on these sites and checks (screens override)."""
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.dash.refresh_header()
+
+    def on_screen_resume(self) -> None:
+        # The header of a screen coming back may be a refresh behind.
+        self.dash.refresh_header()

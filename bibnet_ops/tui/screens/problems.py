@@ -1,0 +1,114 @@
+"""Problems: every non-OK check, worst and oldest first, UNREACHABLE sites folded under their root cause."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Footer, Static
+
+from bibnet_ops.model import SiteStatus
+from bibnet_ops.tui.fmt import age
+from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
+from bibnet_ops.tui.problems import ProblemRow, problem_rows
+from bibnet_ops.tui.screens.base import LiveScreen
+from bibnet_ops.tui.status import CHECK_GLYPH, CHECK_STYLE, SITE_GLYPH, SITE_STYLE
+from bibnet_ops.tui.widgets import NavTable, StatusHeader
+from bibnet_ops.tui.widgets.styled import STATUS_COMPONENTS, StyleCache
+
+__all__ = ["ProblemsScreen"]
+
+_COLUMNS = ("severity", "site", "check", "age", "reason")
+
+
+class ProblemsScreen(LiveScreen):
+    """The on-call view; rows are updated in place and rebuilt only when the set of problems changes."""
+
+    SCOPE = "problems"
+    COMPONENT_CLASSES = STATUS_COMPONENTS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._styles = StyleCache(self)
+        self._rows: list[ProblemRow] = []
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield Static(id="problems-title")
+        yield NavTable(id="problems", cursor_type="row")
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.add_class("statusful")
+        table = self.query_one("#problems", NavTable)
+        for col in _COLUMNS:
+            table.add_column(tr(f"problems.col.{col}"), key=col)
+        self._refresh(force=True)
+        table.focus()
+
+    def apply_changes(self, sites: set[str], checks: set[str]) -> None:
+        if sites or checks:
+            self._refresh()
+
+    @property
+    def rows(self) -> list[ProblemRow]:
+        """The rows shown, in order."""
+        return list(self._rows)
+
+    def _refresh(self, force: bool = False) -> None:
+        rows = problem_rows(self.dash.state)
+        table = self.query_one("#problems", NavTable)
+        title = tr("problems.count", n=sum(1 for r in rows if not r.folded)) if rows else tr("problems.none")
+        self.query_one("#problems-title", Static).update(Text(f"{tr('problems.title')} — {title}"))
+        if not force and [r.key for r in rows] == [r.key for r in self._rows]:
+            for old, new in zip(self._rows, rows, strict=True):
+                if old != new:
+                    for col, value in zip(_COLUMNS, self._cells(new), strict=True):
+                        table.update_cell(new.key, col, value)
+            self._rows = rows
+            return
+        current = self._rows[table.cursor_row].key if 0 <= table.cursor_row < len(self._rows) else None
+        self._rows = rows
+        table.clear()
+        for row in rows:
+            table.add_row(*self._cells(row), key=row.key)
+        keys = [r.key for r in rows]
+        if current in keys:
+            table.move_cursor(row=keys.index(current))
+
+    def _cells(self, row: ProblemRow) -> tuple[Text | str, ...]:
+        since = age(self.dash.now() - row.since) if row.since is not None else "—"
+        if row.folded:
+            unreachable = SiteStatus.UNREACHABLE
+            state = Text(
+                f"{SITE_GLYPH[unreachable]} {site_state_name(unreachable)}", self._styles(SITE_STYLE[unreachable])
+            )
+            shown = ", ".join(row.folded[:6]) + ("…" if len(row.folded) > 6 else "")
+            text = tr("problems.folded", n=len(row.folded), site=row.site_id, sites=shown)
+            return (state, "", text, since, "")
+        state = Text(f"{CHECK_GLYPH[row.status]} {check_state_name(row.status)}", self._styles(CHECK_STYLE[row.status]))
+        if not row.hard:
+            state.append(f" ({tr('state.soft')})", self._styles("dim"))
+        check = row.check_id.split("/", 1)[1] if row.check_id else "—"
+        return (state, row.site_id, check, since, row.reason)
+
+    def _selected_site(self) -> str | None:
+        table = self.query_one("#problems", NavTable)
+        if 0 <= table.cursor_row < len(self._rows):
+            return self._rows[table.cursor_row].site_id
+        return None
+
+    def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
+        event.stop()
+        self.action_drill()
+
+    def action_drill(self) -> None:
+        site = self._selected_site()
+        if site:
+            self.dash.selected_site = site
+            self.dash.open_site(site)
+
+    def action_back(self) -> None:
+        self.dismiss()
+
+    def action_refresh_now(self) -> None:
+        self.dash.repoll(self._selected_site())

@@ -1,0 +1,64 @@
+"""SVG snapshots of the dashboard at 80x24 and 160x48, in the default and NO_COLOR looks.
+
+Fixed network, fixed states, frozen clock and host figures: nothing here polls, so the pictures never move.
+Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host
+
+from bibnet_ops.tui.app import DashboardApp
+
+
+def _app(lang: str = "en", **kwargs: Any) -> DashboardApp:
+    return DashboardApp(fixed_inventory(), fixed_source(), lang=lang, clock=frozen_clock, host=frozen_host,
+                        refresh=60.0, **kwargs)
+
+
+async def _select_oran(pilot: Any) -> None:
+    await pilot.pause()
+    pilot.app.selected_site = "bplp-31"
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+@pytest.mark.parametrize("look", ["default", "no_color"])
+def test_overview(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int], look: str) -> None:
+    if look == "no_color":
+        monkeypatch.setenv("NO_COLOR", "1")
+    else:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    assert snap_compare(_app(), terminal_size=size, run_before=_select_oran)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_site_detail(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+
+    async def open_constantine(pilot: Any) -> None:
+        await pilot.pause()
+        pilot.app.open_site("bplp-25")
+        await pilot.pause()
+
+    assert snap_compare(_app(), terminal_size=size, run_before=open_constantine)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_problems(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert snap_compare(_app(), terminal_size=size, press=["exclamation_mark"])
+
+
+def test_overview_french_tiles_high_contrast(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    app = _app(lang="fr", tiles=True, theme="high-contrast")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_select_oran)
+
+
+def test_help_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert snap_compare(_app(), terminal_size=(80, 24), press=["question_mark"])
