@@ -1,0 +1,50 @@
+"""The polling engine: asyncio scheduler, SOFT/HARD states, flap detection and site dependencies.
+
+Usage::
+
+    engine = Engine(inventory)
+    engine.subscribe(callback)        # receives Sample, StateChange, SiteStatusChange, FlappingChange
+    await engine.run()                # until engine.stop()
+    engine.snapshot()                 # read-only state of every check and site, plus poll health
+    engine.poll_now("bplp-31")        # re-poll a selection at once
+    engine.set_maintenance("bplp-31", True)
+
+The engine knows no screen, store or alerting; they subscribe to its events.
+"""
+
+from __future__ import annotations
+
+from bibnet_ops.engine._checkstate import FLAP_HIGH, FLAP_LOW, FLAP_WINDOW, CheckState, flap_percent
+from bibnet_ops.engine._engine import (
+    CheckSnapshot,
+    Engine,
+    EngineSnapshot,
+    SiteSnapshot,
+    Subscriber,
+    close_probe_clients,
+    matches,
+)
+from bibnet_ops.engine._health import PollHealth
+from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, guarded_probe, poll_once
+from bibnet_ops.engine._sites import NETWORK_KINDS, reachability_checks
+
+__all__ = [
+    "FLAP_HIGH",
+    "FLAP_LOW",
+    "FLAP_WINDOW",
+    "NETWORK_KINDS",
+    "TIMEOUT_MARGIN",
+    "CheckSnapshot",
+    "CheckState",
+    "Engine",
+    "EngineSnapshot",
+    "PollHealth",
+    "SiteSnapshot",
+    "Subscriber",
+    "close_probe_clients",
+    "flap_percent",
+    "guarded_probe",
+    "matches",
+    "poll_once",
+    "reachability_checks",
+]

@@ -1,0 +1,256 @@
+"""The asyncio scheduler: per-check intervals with jitter, concurrency bounds and enforced timeouts.
+
+One loop keeps a heap of due times and starts one short-lived task per due poll. A poll first takes a
+slot of its own site (`per_site_concurrency`), then a network-wide slot (`concurrency`), so a site whose
+devices hang only ever holds its own few slots and never queues the rest of the network behind it. Each
+probe runs under `asyncio.timeout(check.timeout + margin)`: a device that never answers becomes a
+CRITICAL "no answer within N s" sample instead of a stuck task.
+
+The next poll of a check is scheduled when its result is in, at `due + delay` (the delay chosen by the
+result handler: `interval`, or `retry_interval` during a SOFT episode), which keeps each check on its
+own cadence without drift; a check is never polled twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from bibnet_ops.engine._health import PollHealth, PollStats
+from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+from bibnet_ops.probes import run_probe
+
+__all__ = ["TIMEOUT_MARGIN", "ResultHandler", "Scheduler", "guarded_probe", "poll_once"]
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_MARGIN = 0.5
+"""Seconds granted beyond `check.timeout` before the engine cuts a probe off itself."""
+
+ResultHandler = Callable[[CheckSpec, Sample], float]
+"""Called with each result in the event loop; returns the delay until the check's next poll."""
+
+
+def _fmt_seconds(value: float) -> str:
+    return f"{value:g}" if value >= 1 else f"{value:.2g}"
+
+
+async def guarded_probe(check: CheckSpec, margin: float = TIMEOUT_MARGIN) -> tuple[Sample, bool]:
+    """Run a check's probe under a hard deadline; return the sample and whether the deadline hit."""
+    try:
+        async with asyncio.timeout(check.timeout + margin):
+            return await run_probe(check), False
+    except TimeoutError:
+        return Sample(
+            check_id=check.id,
+            status=CheckStatus.CRITICAL,
+            reason=f"no answer within {_fmt_seconds(check.timeout)} s",
+            time=time.time(),
+        ), True
+
+
+async def poll_once(
+    checks: Iterable[CheckSpec],
+    *,
+    concurrency: int = 200,
+    per_site_concurrency: int = 4,
+    margin: float = TIMEOUT_MARGIN,
+) -> list[Sample]:
+    """Run each check once, concurrently within the same bounds as the scheduler; results in input order."""
+    global_slots = asyncio.Semaphore(max(1, concurrency))
+    site_slots: dict[str, asyncio.Semaphore] = {}
+
+    async def one(check: CheckSpec) -> Sample:
+        slots = site_slots.setdefault(check.site_id, asyncio.Semaphore(max(1, per_site_concurrency)))
+        async with slots, global_slots:
+            sample, _ = await guarded_probe(check, margin)
+            return sample
+
+    return list(await asyncio.gather(*(one(c) for c in checks)))
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    spec: CheckSpec
+    due: float = 0.0
+    gen: int = 0
+    running: bool = False
+    rerun: bool = False
+
+
+class Scheduler:
+    """Polls checks forever (until cancelled), handing every result to `on_result`.
+
+    Args:
+        checks: the checks to poll.
+        on_result: the result handler; its return value is the delay until the next poll.
+        concurrency: probes in flight network-wide.
+        per_site_concurrency: probes in flight per site.
+        timeout_margin: seconds beyond `check.timeout` before a probe is cut off.
+        first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
+        rng: the random source for jitter (seed it for reproducible tests).
+    """
+
+    def __init__(
+        self,
+        checks: Iterable[CheckSpec],
+        on_result: ResultHandler,
+        *,
+        concurrency: int = 200,
+        per_site_concurrency: int = 4,
+        timeout_margin: float = TIMEOUT_MARGIN,
+        first_spread: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._entries: dict[str, _Entry] = {c.id: _Entry(c) for c in checks}
+        self._on_result = on_result
+        self._global = asyncio.Semaphore(max(1, concurrency))
+        self._per_site = max(1, per_site_concurrency)
+        self._site_slots: dict[str, asyncio.Semaphore] = {}
+        self._margin = timeout_margin
+        self._first_spread = first_spread
+        self._rng = rng or random.Random()
+        self._heap: list[tuple[float, int, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._early: set[str] = set()
+        self.stats = PollStats(started=0.0)
+
+    @property
+    def check_ids(self) -> list[str]:
+        return list(self._entries)
+
+    def running(self, check_id: str) -> bool:
+        entry = self._entries.get(check_id)
+        return entry is not None and entry.running
+
+    def next_due(self, check_id: str) -> float | None:
+        """Monotonic time of the check's next poll (None while it runs)."""
+        entry = self._entries.get(check_id)
+        return None if entry is None or entry.running else entry.due
+
+    def health(self) -> PollHealth:
+        now = self._loop.time() if self._loop is not None else time.monotonic()
+        return self.stats.figures(now)
+
+    def poll_now(self, check_ids: Iterable[str]) -> int:
+        """Poll these checks at once (a running check is polled again as soon as it finishes).
+
+        Safe to call from another thread; returns how many of the ids are known.
+        """
+        ids = [i for i in check_ids if i in self._entries]
+        if self._loop is None:
+            self._early.update(ids)
+        elif self._thread is not None and threading.get_ident() != self._thread:
+            self._loop.call_soon_threadsafe(self._poll_now_local, ids)
+        else:
+            self._poll_now_local(ids)
+        return len(ids)
+
+    def _poll_now_local(self, ids: list[str]) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        for check_id in ids:
+            entry = self._entries[check_id]
+            if entry.running:
+                entry.rerun = True
+            elif entry.due > now:
+                self._push(entry, now)
+        self._wake.set()
+
+    def _push(self, entry: _Entry, due: float) -> None:
+        entry.due = due
+        entry.gen += 1
+        heapq.heappush(self._heap, (due, next(self._seq), entry.gen, entry))
+
+    async def run(self) -> None:
+        """Poll until cancelled; on cancellation, cancel the polls in flight and wait for them."""
+        loop = self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        now = loop.time()
+        self.stats = PollStats(started=now)
+        for entry in self._entries.values():
+            spread = min(entry.spec.interval, self._first_spread)
+            early = entry.spec.id in self._early
+            self._push(entry, now if early else now + self._rng.uniform(0.0, max(0.0, spread)))
+        self._early.clear()
+        heap = self._heap
+        try:
+            while True:
+                self._wake.clear()
+                now = loop.time()
+                while heap and heap[0][0] <= now:
+                    due, _, gen, entry = heapq.heappop(heap)
+                    if gen == entry.gen and not entry.running:
+                        self._dispatch(entry, due)
+                handle = loop.call_at(heap[0][0], self._wake.set) if heap else None
+                try:
+                    await self._wake.wait()
+                finally:
+                    if handle is not None:
+                        handle.cancel()
+        finally:
+            for task in list(self._tasks):
+                task.cancel()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _dispatch(self, entry: _Entry, due: float) -> None:
+        assert self._loop is not None
+        entry.running = True
+        task = self._loop.create_task(self._poll(entry, due))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _poll(self, entry: _Entry, due: float) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        spec = entry.spec
+        stats = self.stats
+        slots = self._site_slots.get(spec.site_id)
+        if slots is None:
+            slots = self._site_slots[spec.site_id] = asyncio.Semaphore(self._per_site)
+        stats.queued += 1
+        queued = True
+        try:
+            async with slots, self._global:
+                stats.queued -= 1
+                queued = False
+                start = loop.time()
+                stats.record_start(start, start - due)
+                stats.in_flight += 1
+                try:
+                    sample, timed_out = await guarded_probe(spec, self._margin)
+                finally:
+                    stats.in_flight -= 1
+        finally:
+            if queued:
+                stats.queued -= 1
+        now = loop.time()
+        stats.record_done(now)
+        if timed_out:
+            stats.timeouts += 1
+        entry.running = False
+        try:
+            delay = self._on_result(spec, sample)
+        except Exception:  # a subscriber's bug must not stop this check being polled
+            log.exception("result handler failed for %s", spec.id)
+            delay = spec.interval
+        if entry.rerun:
+            entry.rerun = False
+            next_due = now
+        else:
+            next_due = max(now, due + max(0.0, delay))
+        self._push(entry, next_due)
+        if self._heap[0][3] is entry:  # the sleeping loop must recompute its wake-up
+            self._wake.set()
