@@ -22,6 +22,8 @@ COMMAND_MODULES: list[str] = [
     "sim_cmd",
     "report_cmd",
     "maintenance_cmd",
+    "dashboard_cmd",
+    "demo_cmd",
 ]
 
 

@@ -1,0 +1,75 @@
+"""Run the engine in its own thread and loop, feeding an `EventBuffer` the dashboard drains (no Textual).
+
+Probing thousands of devices must not make key presses wait, so the engine gets its own asyncio loop in a
+background thread; its subscriber only appends to a deque, and the dashboard reads that deque on its timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any
+
+from bibnet_ops.tui.source import EventBuffer, PollHealth
+
+__all__ = ["EngineThread"]
+
+log = logging.getLogger(__name__)
+
+
+class EngineThread:
+    """Owns a running engine: `start()` it, hand `buffer` to the dashboard, `stop()` it when the app exits.
+
+    Args:
+        engine: a `bibnet_ops.engine.Engine` (typed loosely so this module needs no engine import).
+        limit: events buffered when the screen falls behind.
+    """
+
+    def __init__(self, engine: Any, limit: int = 200_000) -> None:
+        self.engine = engine
+        self.buffer = EventBuffer(limit=limit, health=self._health, poll_now=self._poll_now)
+        self._unsubscribe = engine.subscribe(self.buffer)
+        self._thread = threading.Thread(target=self._run, name="bibnet-engine", daemon=True)
+        self._started = threading.Event()
+        self.error: BaseException | None = None
+
+    def start(self) -> EngineThread:
+        """Start polling in the background."""
+        self._thread.start()
+        self._started.wait(timeout=10)
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._started.set()
+        try:
+            loop.run_until_complete(self.engine.run())
+        except BaseException as exc:  # the dashboard shows stale data rather than crash; the error is kept
+            self.error = exc
+            log.exception("engine stopped with an error")
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def _health(self) -> PollHealth | None:
+        try:
+            h = self.engine.health()
+        except Exception:  # a health read must never take the screen down
+            return None
+        return PollHealth(h.checks_per_second, h.lag, h.last_poll_age)
+
+    def _poll_now(self, pattern: str) -> bool:
+        return bool(self.engine.poll_now(pattern))
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the engine and wait for its thread (bounded: a stuck probe cannot keep us alive)."""
+        self._unsubscribe()
+        self.engine.stop()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
