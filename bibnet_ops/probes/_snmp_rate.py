@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIRST_READING", "REBOOTED", "RESET", "CounterReading", "RateStep", "step"]
+__all__ = ["FIRST_READING", "REBOOTED", "RESET", "CounterReading", "RateStep", "implausible", "step"]
 
 FIRST_READING = "first reading of the counter; rate from the next poll"
 REBOOTED = "device rebooted (uptime went back), rate restarts"
@@ -17,6 +17,11 @@ RESET = "counter went back without a reboot (reset?), rate restarts"
 
 # below this many seconds of device uptime the centisecond ticks are too coarse to time a rate
 _MIN_UPTIME_SPAN = 10.0
+
+
+def implausible(increase: int, seconds: float) -> str:
+    """The note for a jump faster than `max_rate` (a replaced board, a counter set by hand)."""
+    return f"counter jumped by {increase} in {seconds:.0f} s, faster than max_rate; rate restarts"
 
 
 @dataclass(frozen=True)
@@ -43,13 +48,16 @@ class RateStep:
     seconds: float = 0.0
 
 
-def step(previous: CounterReading | None, current: CounterReading, bits: int) -> RateStep:
+def step(
+    previous: CounterReading | None, current: CounterReading, bits: int, max_rate: float | None = None
+) -> RateStep:
     """Compute the rate between two readings of a `bits`-wide counter.
 
     Args:
         previous: the baseline, or None on the first poll.
         current: this poll's reading.
         bits: counter width (32 or 64) used to undo a wrap-around.
+        max_rate: counts per second above which the increase is a jump, not activity (MRTG's MaxBytes).
 
     Returns:
         The rate per second or a note saying why there is none; the caller stores `current` as the
@@ -80,4 +88,6 @@ def step(previous: CounterReading | None, current: CounterReading, bits: int) ->
             seconds = device_span
     if seconds <= 0:
         return RateStep(None, "polled twice at the same instant; rate from the next poll")
+    if max_rate is not None and increase / seconds > max_rate:
+        return RateStep(None, implausible(increase, seconds))
     return RateStep(increase / seconds, "counter wrapped" if wrapped else "", wrapped, increase, seconds)

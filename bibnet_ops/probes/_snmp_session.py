@@ -28,6 +28,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 from pysnmp.proto import errind
+from pysnmp.proto.api.verdec import decode_message_version
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 from pysnmp.smi.rfc1902 import ObjectIdentity as _ObjectIdentity
@@ -144,8 +145,9 @@ class Credentials:
 class _GuardedDispatcher(AsyncioDispatcher):
     """pysnmp's asyncio dispatcher, dropping datagrams it cannot decode.
 
-    pysnmp lets a decoding error of a garbled datagram escape into the event loop's exception
-    handler; here it is counted per sender instead, so a timeout can say that junk arrived.
+    pysnmp silently drops a datagram that is not BER at all and lets other decoding errors escape into
+    the event loop's exception handler; both are counted per sender instead, so a timeout can say
+    that junk arrived rather than blame a down agent or a wrong community.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -154,12 +156,20 @@ class _GuardedDispatcher(AsyncioDispatcher):
 
     def _callback_function(self, transport: Any, address: Any, message: Any) -> None:
         try:
+            decode_message_version(message)
+        except Exception:
+            self._count_junk(address)
+            return
+        try:
             super()._callback_function(transport, address, message)
         except Exception:  # a device's garbage must never reach the loop's error log
-            key = (str(address[0]), int(address[1])) if len(address) >= 2 else ("?", 0)
-            if len(self.junk) > 10_000:
-                self.junk.clear()
-            self.junk[key] = self.junk.get(key, 0) + 1
+            self._count_junk(address)
+
+    def _count_junk(self, address: Any) -> None:
+        key = (str(address[0]), int(address[1])) if len(address) >= 2 else ("?", 0)
+        if len(self.junk) > 10_000:
+            self.junk.clear()
+        self.junk[key] = self.junk.get(key, 0) + 1
 
 
 class _Session:
@@ -284,8 +294,14 @@ _EXCEPTION_NAMES = {
 }
 
 
-def _timeout_reason(session: _Session, target: Target, creds: Credentials) -> str:
-    junk = session.dispatcher.junk.pop((target.host, target.port), 0)
+def _junk_seen(session: _Session, target: Target) -> int:
+    """How many unreadable datagrams the target has sent so far (compare before and after a request)."""
+    return session.dispatcher.junk.get((target.host, target.port), 0)
+
+
+def _timeout_reason(session: _Session, target: Target, creds: Credentials, junk_before: int) -> str:
+    # requests to one agent may run concurrently, so each counts the junk that arrived during it
+    junk = max(_junk_seen(session, target) - junk_before, 0)
     if junk:
         return f"no valid SNMP answer from {target.label} within {target.timeout:.1f} s ({junk} unreadable replies)"
     hint = "agent down or wrong community?" if creds.version != "3" else "agent down or wrong v3 user/keys?"
@@ -293,12 +309,19 @@ def _timeout_reason(session: _Session, target: Target, creds: Credentials) -> st
 
 
 def _raise_for(
-    session: _Session, target: Target, creds: Credentials, indication: Any, status: Any, index: Any, oids: list[str]
+    session: _Session,
+    target: Target,
+    creds: Credentials,
+    indication: Any,
+    status: Any,
+    index: Any,
+    oids: list[str],
+    junk_before: int = 0,
 ) -> None:
     """Raise SnmpError for a pysnmp error indication or a PDU error status."""
     if indication:
         if isinstance(indication, errind.RequestTimedOut):
-            raise SnmpError(_timeout_reason(session, target, creds), CheckStatus.CRITICAL)
+            raise SnmpError(_timeout_reason(session, target, creds, junk_before), CheckStatus.CRITICAL)
         raise SnmpError(f"SNMP error from {target.label}: {indication}")
     if status and int(status):
         name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
@@ -328,6 +351,7 @@ async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple
     """
     session = await _get_session()
     transport = await _target(session, target)
+    junk_before = _junk_seen(session, target)
     started = time.monotonic()
     indication, status, index, var_binds = await get_cmd(
         session.engine,
@@ -338,7 +362,7 @@ async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple
         lookupMib=False,
     )
     latency = time.monotonic() - started
-    _raise_for(session, target, creds, indication, status, index, oids)
+    _raise_for(session, target, creds, indication, status, index, oids, junk_before)
     values: dict[str, SnmpValue] = {}
     for name, value in var_binds:
         values[str(name)] = convert(value)
@@ -371,6 +395,7 @@ async def snmp_walk(
     prefix = base + "."
     rows: list[tuple[str, SnmpValue]] = []
     last = base_name
+    junk_before = _junk_seen(session, target)
     started = time.monotonic()
     while len(rows) < _MAX_WALK_ROWS:
         indication, status, index, var_binds = await bulk_cmd(
@@ -383,7 +408,7 @@ async def snmp_walk(
             ObjectType(_ObjectIdentity(last)),
             lookupMib=False,
         )
-        _raise_for(session, target, creds, indication, status, index, [base])
+        _raise_for(session, target, creds, indication, status, index, [base], junk_before)
         if not var_binds:
             break
         for name, value in var_binds:

@@ -6,6 +6,8 @@ Parameters (`check.params`):
     oid / oids: the OID(s) to read; in "get" the first one is the metric.
     expect: exact value wanted ("get"), or the state every walked item must have ("walk", default 1).
     per: seconds the rate is expressed over (3600 = per hour; default 1).
+    max_rate: the highest believable rate, in the same unit (per `per` seconds); a faster rise is a
+        counter jump (board replaced, counter set by hand), reported without a rate (MRTG's MaxBytes).
     counter_bits: 32 or 64 (default from the value's type) for wrap-around.
     names_oid, interfaces: the name column of a table and the names to check (empty = all rows);
         `interfaces` may map a name to a label, e.g. {"ge-0/0/1" = "uplink"}.
@@ -208,6 +210,20 @@ def _per(check: CheckSpec) -> float:
     return per
 
 
+def _max_rate(check: CheckSpec, per: float) -> float | None:
+    """The `max_rate` parameter as counts per second, or None when unset."""
+    raw = check.params.get("max_rate")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise _ConfigError(f"invalid `max_rate` {raw!r} (a number, in the check's unit)") from None
+    if value <= 0 or isinstance(raw, bool):
+        raise _ConfigError("`max_rate` must be a positive number")
+    return value / per
+
+
 def _bits(check: CheckSpec, value: SnmpValue) -> int:
     bits = check.params.get("counter_bits")
     if bits is None:
@@ -312,13 +328,14 @@ async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials) -> Sa
         raise _ConfigError("mode rate needs `oid` (a counter)")
     oid = _oid(check.params["oid"])
     per = _per(check)
+    max_rate = _max_rate(check, per)
     values, latency = await snmp_get(target, creds, [oid, SYS_UPTIME] if oid != SYS_UPTIME else [oid])
     counter = _require_present(oid, values.get(oid))
     if not counter.is_numeric:
         raise SnmpError(f"OID {oid} holds {counter.type}, not a counter")
     bits = _bits(check, counter)
     reading = CounterReading(int(counter.value or 0), _uptime_seconds(values), time.monotonic())
-    result = step(_baselines.get(check.id), reading, bits)
+    result = step(_baselines.get(check.id), reading, bits, max_rate)
     _baselines[check.id] = reading
     extra: dict[str, float] = {"total": float(reading.counter)}
     if reading.uptime is not None:
@@ -411,6 +428,7 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials) 
         raise _ConfigError("mode walk_rate needs `oid` (a counter column)")
     base = _oid(check.params["oid"])
     per = _per(check)
+    max_rate = _max_rate(check, per)
     (table, missing, elapsed), (up_values, _) = await asyncio.gather(
         _walk_table(check, target, creds, base), snmp_get(target, creds, [SYS_UPTIME])
     )
@@ -434,7 +452,7 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials) 
             continue
         before = CounterReading(prev_counters[name], prev_uptime, prev_clock)
         now = CounterReading(int(value.value or 0), uptime, clock)
-        result = step(before, now, _bits(check, value))
+        result = step(before, now, _bits(check, value), max_rate)
         if result.rate is None:
             notes.append(f"{name}: {result.note}")
             continue
