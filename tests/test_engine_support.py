@@ -7,7 +7,7 @@ Each device's behaviour can be switched while the engine runs: `ok` (200), `fail
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +82,7 @@ def spec(site: str, device: str, url: str, *, name: str = "http", **kw: float) -
 
 @asynccontextmanager
 async def network(
-    layout: dict[str, tuple[str | None, list[str]]],
+    layout: Mapping[str, tuple[str | None, list[str]]],
     *,
     network_devices: tuple[str, ...] = ("switch",),
     **timing: float,

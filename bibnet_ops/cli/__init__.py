@@ -20,6 +20,8 @@ __all__ = ["main"]
 COMMAND_MODULES: list[str] = [
     "config_cmd",
     "sim_cmd",
+    "check_cmd",
+    "collect_cmd",
     "report_cmd",
     "maintenance_cmd",
     "dashboard_cmd",

@@ -1,0 +1,134 @@
+"""`bibnet-ops check [SITE[/DEVICE[/CHECK]]]`: run the selected checks once and print what they found.
+
+The exit status follows the monitoring-plugins convention for the worst result: 0 OK, 1 WARNING,
+2 CRITICAL, 3 UNKNOWN (also when nothing matches); an invalid inventory exits 2 after listing its issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+from typing import Any
+
+from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+
+__all__ = ["format_table", "format_value", "register", "run", "sample_json", "worst_exit"]
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="run checks once and print their results",
+        description=(
+            "Run the checks of a site, a device or a single check once, concurrently, and print a table "
+            "(or JSON lines). Exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, the worst result."
+        ),
+    )
+    parser.add_argument("selector", nargs="?", default="", metavar="SITE[/DEVICE[/CHECK]]",
+                        help="what to check (default: everything)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object per check")
+    parser.set_defaults(func=run)
+
+
+def worst_exit(samples: list[Sample]) -> int:
+    """The exit status of the worst sample (CRITICAL > WARNING > UNKNOWN > OK); 3 when there is none."""
+    if not samples:
+        return CheckStatus.UNKNOWN.exit_code
+    return max(samples, key=lambda s: s.status.severity).status.exit_code
+
+
+def format_value(value: float | None, unit: str = "") -> str:
+    """A compact number with its unit: `0.034 s`, `1200 pages/h`, `-` when there is none."""
+    if value is None:
+        return "-"
+    if value == int(value) and abs(value) < 1e12:
+        text = str(int(value))
+    elif abs(value) >= 100:
+        text = f"{value:.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.3f}"
+    return f"{text} {unit}".strip()
+
+
+def _latency(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.0f} s"
+
+
+def _cut(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"
+
+
+def format_table(checks: list[CheckSpec], samples: list[Sample], width: int = 80) -> list[str]:
+    """Lines of a table (id, status, value, latency, reason) fitting `width` columns."""
+    rows = []
+    for check, sample in zip(checks, samples, strict=True):
+        unit = check.unit or ("s" if check.metric in ("", "latency") and sample.value is not None else "")
+        rows.append((check.id, sample.status.value, format_value(sample.value, unit), _latency(sample.latency),
+                     " ".join(sample.reason.split())))
+    id_w = min(max([len("CHECK"), *(len(r[0]) for r in rows)]), max(16, width // 3))
+    status_w = 8
+    value_w = min(max([len("VALUE"), *(len(r[2]) for r in rows)]), 14)
+    lat_w = 7
+    reason_w = max(8, width - (id_w + status_w + value_w + lat_w + 4))
+    out = [f"{'CHECK':<{id_w}} {'STATUS':<{status_w}} {'VALUE':>{value_w}} {'LATENCY':>{lat_w}} REASON"]
+    for ident, status, value, latency, reason in rows:
+        out.append(
+            f"{_cut(ident, id_w):<{id_w}} {status:<{status_w}} {_cut(value, value_w):>{value_w}} "
+            f"{latency:>{lat_w}} {_cut(reason, reason_w)}".rstrip()
+        )
+    return out
+
+
+def sample_json(check: CheckSpec, sample: Sample) -> dict[str, Any]:
+    """The JSON form of one result."""
+    return {
+        "id": check.id,
+        "status": sample.status.value,
+        "value": sample.value,
+        "unit": check.unit,
+        "metric": check.metric,
+        "values": sample.values,
+        "latency": sample.latency,
+        "reason": sample.reason,
+        "time": sample.time,
+    }
+
+
+async def _run_checks(checks: list[CheckSpec], concurrency: int, per_site: int) -> list[Sample]:
+    from bibnet_ops.engine import close_probe_clients, poll_once
+
+    try:
+        return await poll_once(checks, concurrency=concurrency, per_site_concurrency=per_site)
+    finally:
+        await close_probe_clients()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `bibnet-ops check`."""
+    from bibnet_ops.cli.config_cmd import inventory_or_exit
+
+    inventory = inventory_or_exit(args)
+    checks = list(inventory.select(args.selector))
+    if not checks:
+        print(f"bibnet-ops check: no check matches {args.selector!r}", file=sys.stderr)
+        return CheckStatus.UNKNOWN.exit_code
+    collector = inventory.settings.get("collector", {})
+    samples = asyncio.run(_run_checks(checks, int(collector.get("concurrency") or 200),
+                                      int(collector.get("per_site_concurrency") or 4)))
+    if args.json:
+        for check, sample in zip(checks, samples, strict=True):
+            print(json.dumps(sample_json(check, sample), ensure_ascii=False))
+    else:
+        width = shutil.get_terminal_size((80, 24)).columns
+        for line in format_table(checks, samples, width=max(60, width)):
+            print(line)
+    return worst_exit(samples)

@@ -1,0 +1,145 @@
+"""The scheduler: a hanging device delays nobody else, bounds hold, timeouts are enforced, poll_now works."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections import defaultdict
+
+import pytest
+from test_engine_support import Recorder, network
+
+from bibnet_ops import probes
+from bibnet_ops.engine import Engine, guarded_probe, poll_once
+from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+
+SIX_SITES = {f"lib-{i}": (None, ["web"]) for i in range(6)}
+
+
+async def test_a_hanging_device_delays_no_other_site() -> None:
+    """One site never answers (timeout 1 s); five others polled every 0.1 s stay on schedule."""
+    layout = {**SIX_SITES, "dead": (None, ["web", "opac", "sru", "oai", "api", "extra"])}
+    async with network(layout, interval=0.1, timeout=1.0, retry_interval=0.1) as net:
+        net.set("hang", "dead")
+        engine = Engine(net.inventory, seed=3, first_spread=0.1, concurrency=8, per_site_concurrency=2)
+        starts: dict[str, list[float]] = defaultdict(list)
+        rec = Recorder()
+        engine.subscribe(rec)
+        engine.subscribe(lambda e: starts[e.check_id].append(time.monotonic()) if isinstance(e, Sample) else None)
+        task = asyncio.create_task(engine.run())
+        await asyncio.sleep(2.5)
+        health = engine.health()
+        engine.stop()
+        await task
+    dead = [s for s in rec.of(Sample) if s.check_id.startswith("dead/")]
+    assert dead and all(s.status == CheckStatus.CRITICAL for s in dead)
+    assert all("no answer" in s.reason or "timed out" in s.reason or "within" in s.reason for s in dead)
+    for check_id, times in starts.items():
+        if check_id.startswith("dead/"):
+            continue
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        # polled every 0.1 s for ~2.4 s: a queue behind the dead site would show as missing polls and long gaps
+        assert len(times) >= 18, (check_id, len(times))
+        assert max(gaps) < 0.25, (check_id, max(gaps))
+    # the dead site only ever held its own two slots, so nobody else waited on a slot for long
+    assert net.devices["dead/web"].peak_active <= 1
+    assert sum(net.devices[f"dead/{d}"].active for d in ("web", "opac", "sru", "oai", "api", "extra")) == 0
+    # only the dead site's own checks queue (behind its two slots); the median poll starts on time
+    assert health.lag_p50 < 0.05, health
+    assert health.queued <= 4, health
+
+
+async def test_per_site_bound_holds() -> None:
+    async with network({"busy": (None, ["a", "b", "c", "d", "e", "f"])}, timeout=0.4) as net:
+        net.set("hang", "busy")
+        engine = Engine(net.inventory, per_site_concurrency=2, first_spread=0.01)
+        task = asyncio.create_task(engine.run())
+        peak = 0
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            peak = max(peak, engine.health().in_flight)
+        queued = engine.health().queued
+        engine.stop()
+        await task
+    assert peak == 2
+    assert queued == 4
+
+
+async def _stall(check: CheckSpec) -> Sample:
+    """A probe that ignores its own timeout, as a buggy or blocked probe would."""
+    await asyncio.sleep(30)
+    return Sample(check.id, CheckStatus.OK)
+
+
+async def test_engine_enforces_timeouts_around_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(probes._cache, "stall", _stall)
+    check = CheckSpec(site_id="s", device_id="d", name="c", probe="stall", address="127.0.0.1", timeout=0.2)
+    t0 = time.monotonic()
+    sample, timed_out = await guarded_probe(check, margin=0.1)
+    assert timed_out and time.monotonic() - t0 < 0.5
+    assert sample.status == CheckStatus.CRITICAL
+    assert sample.reason == "no answer within 0.2 s"
+
+
+async def test_poll_now_polls_a_selection_at_once() -> None:
+    async with network({"a": (None, ["web"]), "b": (None, ["web"])}, interval=60) as net:
+        engine = Engine(net.inventory, first_spread=60, seed=1)
+        rec = Recorder()
+        engine.subscribe(rec)
+        task = asyncio.create_task(engine.run())
+        try:
+            await asyncio.sleep(0.05)
+            assert engine.poll_now("a") == 1
+            await rec.wait_for(lambda r: any(s.check_id == "a/web/http" for s in r.of(Sample)), timeout=1)
+            assert engine.poll_now("nothing/here") == 0
+            health = engine.health()
+            assert health.completed >= 1 and health.last_poll_age is not None
+        finally:
+            engine.stop()
+            await task
+
+
+async def test_poll_now_from_another_thread() -> None:
+    async with network({"a": (None, ["web"])}, interval=60) as net:
+        engine = Engine(net.inventory, first_spread=60, seed=2)
+        rec = Recorder()
+        engine.subscribe(rec)
+        task = asyncio.create_task(engine.run())
+        try:
+            await asyncio.sleep(0.05)
+            assert await asyncio.to_thread(engine.poll_now, "a/web") == 1
+            await rec.wait_for(lambda r: bool(r.of(Sample)), timeout=1)
+        finally:
+            engine.stop()
+            await task
+
+
+async def test_poll_once_runs_each_check_once_in_order() -> None:
+    async with network({"a": (None, ["web", "opac"]), "b": (None, ["web"])}) as net:
+        net.set("fail", "b")
+        samples = await poll_once(net.inventory.checks, concurrency=2, per_site_concurrency=1)
+        from bibnet_ops.engine import close_probe_clients
+
+        await close_probe_clients()
+    assert [s.check_id for s in samples] == [c.id for c in net.inventory.checks]
+    assert [s.status for s in samples] == [CheckStatus.OK, CheckStatus.OK, CheckStatus.CRITICAL]
+
+
+async def test_snapshot_is_read_only_and_complete() -> None:
+    async with network({"a": (None, ["web"]), "b": ("a", ["web"])}) as net:
+        engine = Engine(net.inventory, first_spread=0.05)
+        rec = Recorder()
+        engine.subscribe(rec)
+        task = asyncio.create_task(engine.run())
+        try:
+            await rec.wait_for(lambda r: engine.site_state("b").status is not None)
+            snap = engine.snapshot()
+            assert set(snap.checks) == {"a/web/http", "b/web/http"}
+            assert snap.sites["b"].status is not None
+            with pytest.raises(TypeError):
+                snap.sites["x"] = snap.sites["a"]  # type: ignore[index]
+            assert snap.health.checks_per_second > 0
+        finally:
+            engine.stop()
+            await task
