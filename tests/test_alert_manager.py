@@ -52,7 +52,7 @@ class Rig:
         self.log = log or AlertLog(None)
         receivers = {name: {"kind": "webhook", "url": sink.url, "backoff": 0.05, "retries": 2}
                      for name in ("chat", "boss")}
-        self.config = parse_alerts({"settle": settle, "recovery_settle_max": 60, "receivers": receivers,
+        self.config = parse_alerts({"settle": settle, "settle_max": 60, "receivers": receivers,
                                     "rules": rules})
         self.dispatcher = Dispatcher({n: make_receiver(r) for n, r in self.config.receivers.items()}, self.log,
                                      clock=lambda: self.now)

@@ -43,7 +43,7 @@ _EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+")
 ALERTS_TABLE = {
     "enabled": Spec("bool"),
     "settle": Spec("any"),
-    "recovery_settle_max": Spec("any"),
+    "settle_max": Spec("any"),
     "retries": Spec("int"),
     "backoff": Spec("any"),
     "backoff_max": Spec("any"),
@@ -198,7 +198,7 @@ class AlertsConfig:
     receivers: dict[str, ReceiverConfig] = field(default_factory=dict)
     rules: tuple[Rule, ...] = ()
     settle: float = 30.0
-    recovery_settle_max: float = 300.0
+    settle_max: float = 300.0
     subject_prefix: str = "[bibnet]"
 
 
@@ -389,7 +389,7 @@ def _parse(
         receivers=receivers,
         rules=tuple(rules),
         settle=_duration(ctx, good, "settle", path, 30.0),
-        recovery_settle_max=_duration(ctx, good, "recovery_settle_max", path, 300.0),
+        settle_max=_duration(ctx, good, "settle_max", path, 300.0),
         subject_prefix=good.get("subject_prefix", "[bibnet]"),
     )
 

@@ -15,7 +15,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from bibnet_ops.alerts._acks import acknowledge as _acknowledge
@@ -24,8 +23,9 @@ from bibnet_ops.alerts._config import AlertsConfig, Rule
 from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._model import Ack, Notification, NotificationKind
 from bibnet_ops.alerts._policy import AccessPolicy
+from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.events import SiteStatusChange, StateChange
+from bibnet_ops.events import Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckStatus, SiteStatus
 
@@ -34,52 +34,6 @@ __all__ = ["AlertManager", "OpenAlert", "Problem"]
 log = logging.getLogger("bibnet_ops.alerts")
 
 _COVERING = (SiteStatus.DOWN, SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
-
-
-@dataclass
-class Problem:
-    """Something HARD-failing now: a site DOWN/DEGRADED (`site:<id>`) or a check (`site/device/check`)."""
-
-    key: str
-    site_id: str
-    check_id: str | None
-    state: str
-    since: float
-    reason: str = ""
-    affected: set[str] = field(default_factory=set)
-
-
-@dataclass
-class _Route:
-    """One rule's notifications for one alert: who has been told, when last, how far escalated."""
-
-    rule: Rule
-    receivers: list[str]
-    last_sent: float
-    level: int = 0
-
-
-@dataclass
-class OpenAlert:
-    """An alert that has notified someone and will send them a recovery."""
-
-    id: int
-    key: str
-    site_id: str
-    check_id: str | None
-    state: str
-    since: float
-    opened_at: float
-    reason: str = ""
-    affected: set[str] = field(default_factory=set)
-    routes: dict[int, _Route] = field(default_factory=dict)
-    recovering_since: float | None = None
-    hold_until: float = 0.0
-
-    @property
-    def told(self) -> list[str]:
-        """Every receiver notified about this alert, in the order they were first told."""
-        return list(dict.fromkeys(r for route in self.routes.values() for r in route.receivers))
 
 
 class AlertManager:
@@ -96,6 +50,8 @@ class AlertManager:
         ack_refresh: seconds between re-reads of acks made elsewhere (e.g. `bibnet-ops ack`).
         startup_grace: after a restart, how long an alert left open by the previous run waits for its
             problem to show again before its recovery is sent.
+        poll_now: the engine's `poll_now(site_id)`, to re-check a site and its parents at once when one of
+            its checks fails (so that a check alert is not sent for what is really a site outage).
     """
 
     def __init__(
@@ -111,6 +67,7 @@ class AlertManager:
         ack_refresh: float = 5.0,
         startup_grace: float = 600.0,
         db: ThreadPoolExecutor | None = None,
+        poll_now: Callable[[str], Any] | None = None,
     ) -> None:
         self.config = config
         self.inventory = inventory
@@ -127,6 +84,12 @@ class AlertManager:
         self.acks: dict[str, Ack] = {}
         self._behind: dict[str, set[str]] = {}
         self._left_cover: dict[str, float] = {}
+        self._retrying: dict[str, set[str]] = {}
+        self._failing: dict[str, set[str]] = {}
+        self._last_sample: dict[str, float] = {}
+        self._site_checks: dict[str, set[str]] = {}
+        self._to_confirm: set[str] = set()
+        self.poll_now = poll_now
         self._next_id = 1
         self._acks_read = float("-inf")
         self._task: asyncio.Task[None] | None = None
@@ -136,13 +99,28 @@ class AlertManager:
     # ------------------------------------------------------------------ events (synchronous, never block)
     def handle(self, event: object) -> None:
         """Engine subscriber: record a state change; decisions wait for the next tick."""
-        if isinstance(event, StateChange):
+        if isinstance(event, Sample):
+            self._last_sample[event.check_id] = event.time
+            site_id = event.check_id.partition("/")[0]
+            if event.check_id not in self._site_checks.get(site_id, ()):
+                self._site_checks.setdefault(site_id, set()).add(event.check_id)
+        elif isinstance(event, StateChange):
             self._on_check(event)
         elif isinstance(event, SiteStatusChange):
             self._on_site(event)
 
     def _on_check(self, ev: StateChange) -> None:
         key = ev.check_id
+        retrying = self._retrying.setdefault(ev.site_id, set())
+        failing = self._failing.setdefault(ev.site_id, set())
+        if ev.new != CheckStatus.OK:
+            failing.add(key)
+        else:
+            failing.discard(key)
+        if ev.new != CheckStatus.OK and not ev.hard:
+            retrying.add(key)
+        else:
+            retrying.discard(key)
         if ev.new == CheckStatus.OK:
             self.problems.pop(key, None)
             return
@@ -151,6 +129,7 @@ class AlertManager:
         current = self.problems.get(key)
         if current is None:
             self.problems[key] = Problem(key, ev.site_id, ev.check_id, str(ev.new), ev.time, ev.reason)
+            self._to_confirm.add(ev.site_id)
         else:
             current.state, current.reason = str(ev.new), ev.reason or current.reason
 
@@ -280,6 +259,13 @@ class AlertManager:
             acks = await self._db_call("active_acks", now)
             if acks is not None:
                 self.acks = acks
+        if self.poll_now is not None and self._to_confirm:
+            sites, self._to_confirm = self._to_confirm, set()
+            for site in {a for s in sites for a in (s, *self._ancestors(s))}:
+                try:
+                    self.poll_now(site)
+                except Exception as exc:  # a site the engine does not poll is simply not re-checked
+                    log.debug("poll_now(%s): %s", site, exc)
         for hook in self._hooks:
             result = hook(now)
             if asyncio.iscoroutine(result):
@@ -294,7 +280,28 @@ class AlertManager:
             else:
                 await self._follow_up(alert, ongoing, now)
 
+    def _suspect(self, p: Problem, now: float) -> bool:
+        """A check problem waits while its site or a site above it fails as a whole (every check failing: the
+        engine is about to call it DOWN), and until their other checks have answered since it began.
+
+        They may be about to make the site (or its parent) DOWN, whose alert would then cover this one;
+        the wait is bounded by `settle_max` so that one flapping or slow check cannot hold everything back.
+        """
+        if p.check_id is None or now - p.since >= self.config.settle_max:
+            return False
+        for site in (p.site_id, *self._ancestors(p.site_id)):
+            retrying = self._retrying.get(site, set())
+            polled = self._site_checks.get(site, set())
+            if polled and polled <= self._failing.get(site, set()):
+                return True
+            for check in polled:
+                if check != p.key and (check in retrying or self._last_sample.get(check, 0.0) < p.since):
+                    return True
+        return False
+
     def _due_routes(self, p: Problem, alert: OpenAlert | None, now: float) -> list[tuple[int, Rule]]:
+        if alert is None and self._suspect(p, now):
+            return []
         ready = max(p.since, self._quiet_since(p.site_id))
         return [
             (i, r)
@@ -324,7 +331,7 @@ class AlertManager:
     async def _add_routes(self, alert: OpenAlert, due: list[tuple[int, Rule]], now: float) -> None:
         told_before = set(alert.told)
         for i, rule in due:
-            alert.routes[i] = _Route(rule, list(rule.receivers), now)
+            alert.routes[i] = Route(rule, list(rule.receivers), now)
         note = self._note(NotificationKind.PROBLEM, alert, now)
         targets = [r for r in alert.told if r not in told_before]
         log.info("alert %s opened: %s %s -> %s", alert.id, alert.state, alert.key, ", ".join(targets))
@@ -372,7 +379,7 @@ class AlertManager:
         if now < alert.hold_until:
             return
         waiting = [s for s in alert.affected if self.site_status.get(s) == SiteStatus.UNREACHABLE]
-        if waiting and now - alert.recovering_since < self.config.recovery_settle_max:
+        if waiting and now - alert.recovering_since < self.config.settle_max:
             return  # the engine is re-checking the sites behind it; their settled state goes in the message
         if now - alert.recovering_since < min(self.config.settle, 2 * self.tick) and alert.affected:
             return
@@ -460,11 +467,11 @@ class AlertManager:
                     hold_until=now + self.startup_grace,
                 )
                 for i, rule in self._rules_for(alert):
-                    alert.routes[i] = _Route(
+                    alert.routes[i] = Route(
                         rule, [r for r in rec.receivers if r in rule.receivers] or list(rule.receivers), now
                     )
                 if rec.receivers and not alert.routes:
-                    alert.routes[-1] = _Route(Rule("adopted", tuple(rec.receivers)), list(rec.receivers), now)
+                    alert.routes[-1] = Route(Rule("adopted", tuple(rec.receivers)), list(rec.receivers), now)
                 self.alerts[rec.key] = alert
                 self._next_id = max(self._next_id, rec.id + 1)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="alert-manager")

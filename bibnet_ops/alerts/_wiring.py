@@ -98,7 +98,7 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
     config = parse_alerts(inventory.settings.get("alerts") or {}, inventory.sites, inventory.root)
     if not config.enabled:
         config = type(config)(enabled=False, receivers=config.receivers, rules=(), settle=config.settle,
-                              recovery_settle_max=config.recovery_settle_max, subject_prefix=config.subject_prefix)
+                              settle_max=config.settle_max, subject_prefix=config.subject_prefix)
     path = store_file(store)
     alert_log = AlertLog(path) if path is not None else None
     receivers = {name: make_receiver(rc) for name, rc in config.receivers.items()} if config.enabled else {}
@@ -113,7 +113,7 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
         return sched is not None and sched.active(site_id, t) is not None
 
     manager = AlertManager(config, inventory, dispatcher, alert_log, in_maintenance=in_maintenance, clock=clock,
-                           tick=tick)
+                           tick=tick, poll_now=getattr(engine, "poll_now", None))
     if engine is not None:
         engine.subscribe(manager.handle)
         setter = getattr(engine, "set_maintenance", None)
