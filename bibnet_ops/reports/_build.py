@@ -175,6 +175,9 @@ def _units(
         for tr in store.site_transitions(since, horizon, [s.id for s in sites]):
             changes[tr.site_id].append((tr.time, tr.new))
             reasons[tr.site_id][max(tr.time, since)] = tr.reason
+        by_site: dict[str, list[CheckSpec]] = defaultdict(list)
+        for check in inventory.checks:  # one pass: Inventory.checks_of scans every check per call
+            by_site[check.site_id].append(check)
         for site in sites:
             segments = timeline(changes[site.id], since, horizon, SITE_CATEGORY)
             units.append(
@@ -183,7 +186,7 @@ def _units(
                     site.name_fr,
                     site,
                     site.kind,
-                    inventory.checks_of(site.id),
+                    by_site[site.id],
                     accounted(segments, site),
                     reasons[site.id],
                 )
