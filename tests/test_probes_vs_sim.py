@@ -301,3 +301,21 @@ async def test_cli_written_config_fits_the_probes(tmp_path: Path) -> None:
         snmp.close()
         snmp.forget_baselines()
     assert proc.returncode == 0, err
+
+
+async def test_oai_base_url_pasted_whole_as_the_address(tmp_path: Path) -> None:
+    shipped = load_inventory(REPO / "config")
+    site = shipped.sites["bplp-13"]
+    devices = tuple(
+        dataclasses.replace(d, address=d.address.rstrip("/") + "/cgi-bin/koha/oai.pl") if d.id == "oai" else d
+        for d in site.devices
+    )
+    async with Simulator([dataclasses.replace(site, parent=None, devices=devices)], seed=3) as sim:
+        inv = load_inventory(sim.write_config(tmp_path / "config"))
+        try:
+            checks = list(inv.select("bplp-13/oai"))
+            assert all(c.address.endswith("/cgi-bin/koha/oai.pl") for c in checks)
+            samples = await probe_all(checks)
+        finally:
+            await close_clients()
+    assert all(s.status is CheckStatus.OK for s in samples.values()), shown(samples)

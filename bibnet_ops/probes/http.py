@@ -7,7 +7,8 @@ numeric parts index lists: "0.library_id"), `json_equals`, `json_min_items`, `js
 number at `json_field` becomes the metric), `tls_expiry` (bool: the metric becomes days until the
 certificate expires; use thresholds with direction "below"), `verify_tls` (true), `ca_file`, `headers`,
 `follow_redirects` (false), `max_body` (1 MiB). Without `tls_expiry`/`json_metric` the metric is the
-reply latency in seconds.
+reply latency in seconds. An address that already ends with `path` (an OAI-PMH base URL pasted whole)
+is used as it is rather than getting the path twice.
 """
 
 from __future__ import annotations
@@ -125,7 +126,11 @@ def build_url(address: str, params: dict[str, Any]) -> str:
         netloc = f"{host}:{port}"
     path = param_str(params, "path", "")
     if path:
-        joined = parts.path.rstrip("/") + "/" + path.lstrip("/")
+        base_path, extra = parts.path.rstrip("/"), "/" + path.lstrip("/")
+        extra_path = extra.partition("?")[0].rstrip("/")
+        if extra_path and base_path.endswith(extra_path):
+            base_path = base_path[: -len(extra_path)]
+        joined = base_path + extra
         path, _, query = joined.partition("?")
     else:
         path, query = parts.path or "/", parts.query
