@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "collect_cmd",
     "report_cmd",
     "maintenance_cmd",
+    "ack_cmd",
     "dashboard_cmd",
     "demo_cmd",
 ]
