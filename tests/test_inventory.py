@@ -56,6 +56,7 @@ address = "http://127.0.0.1:8080"
 
 [devices.overrides.opac]
 interval = 30
+params = { ca_file = "secrets/ca.pem" }
 
 [[devices]]
 id = "scanner-1"
@@ -117,6 +118,7 @@ def test_resolution_merges_template_device_and_overrides(inv_dir: Path) -> None:
     inv = load_inventory(inv_dir)
     opac = next(inv.select("leaf/catalogue/opac"))
     assert opac.interval == 30  # device override
+    assert opac.params["ca_file"] == str(inv_dir / "secrets" / "ca.pem")  # relative to the config dir
     assert opac.params["path"] == "/cgi-bin/koha/opac-main.pl"  # template parameter
     assert opac.id == "leaf/catalogue/opac"
     assert [c.name for c in inv.select("leaf/catalogue")] == ["opac", "api"]  # tls and sru are opt-in

@@ -68,7 +68,11 @@ def _load_templates(tdir: Path, issues: list[ConfigIssue]) -> dict[str, CheckTem
     return templates
 
 
-def _resolve_checks(site: Site, device: Device, tmpl: CheckTemplate) -> list[CheckSpec]:
+# Parameters naming a file: relative paths are taken from the config directory, like `file:` secrets.
+PATH_PARAMS = ("ca_file",)
+
+
+def _resolve_checks(site: Site, device: Device, tmpl: CheckTemplate, root: Path) -> list[CheckSpec]:
     """Apply a device's address, params, credentials and overrides to its template's checks."""
     specs: list[CheckSpec] = []
     for tc in tmpl.checks:
@@ -80,6 +84,10 @@ def _resolve_checks(site: Site, device: Device, tmpl: CheckTemplate) -> list[Che
             t = ov["thresholds"]
             th = Thresholds(t.get("warning", th.warning), t.get("critical", th.critical),
                             t.get("direction", th.direction))
+        params = {**tc.params, **device.params, **ov.get("params", {})}
+        for key in PATH_PARAMS:
+            if isinstance(params.get(key), str) and not Path(params[key]).expanduser().is_absolute():
+                params[key] = str(root / params[key])
         specs.append(
             CheckSpec(
                 site_id=site.id,
@@ -88,7 +96,7 @@ def _resolve_checks(site: Site, device: Device, tmpl: CheckTemplate) -> list[Che
                 probe=tc.probe,
                 address=device.address,
                 template=tmpl.name,
-                params={**tc.params, **device.params, **ov.get("params", {})},
+                params=params,
                 credentials=dict(device.credentials),
                 interval=float(ov.get("interval", tc.interval)),
                 timeout=float(ov.get("timeout", tc.timeout)),
@@ -190,7 +198,7 @@ def load_inventory(config_dir: Path | str) -> Inventory:
                 if name not in check_names:
                     ctx.error(("devices", i, "overrides", name),
                               f"template '{tmpl.name}' has no check '{name}'{_suggest(name, check_names)}")
-            inv.checks.extend(_resolve_checks(site, device, tmpl))
+            inv.checks.extend(_resolve_checks(site, device, tmpl, root))
     _check_parents(inv.sites, contexts)
     for ctx in contexts.values():
         issues.extend(ctx.issues)
