@@ -54,7 +54,10 @@ COLLECTOR_TABLE = {
     "concurrency": Spec("int"),
     "per_site_concurrency": Spec("int"),
     "store": Spec("str"),
-    "rollup_days": Spec("int"),
+    "rollup_days": Spec("number"),
+    "hour_rollup_days": Spec("number"),
+    "day_rollup_days": Spec("number"),
+    "transition_days": Spec("number"),
 }
 SLA_TABLE = {"target": Spec("number"), "pages_per_day": Spec("number")}
 REGION_TABLE = {"name_fr": Spec("str", required=True), "name_ar": Spec("str")}
@@ -176,6 +179,9 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
     for key in ("concurrency", "per_site_concurrency"):
         if key in collector and collector[key] < 1:
             ctx.error(("collector", key), f"'{key}' must be at least 1")
+    for key in ("rollup_days", "hour_rollup_days", "day_rollup_days", "transition_days"):
+        if key in collector and collector[key] <= 0:
+            ctx.error(("collector", key), f"'{key}' must be a positive number of days (leave it out to keep forever)")
     sla = check_table(ctx, good.get("sla", {}), SLA_TABLE, ("sla",), "[sla]")
     defaults = check_table(ctx, good.get("defaults", {}), {"opening_hours": Spec("table")}, ("defaults",),
                            "[defaults]")
