@@ -37,6 +37,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--once", action="store_true",
                         help="poll every check once, print the states found, then exit (worst status)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
+    parser.add_argument("--store", metavar="PATH",
+                        help="history database (default: [collector] store, else the user data directory)")
+    parser.add_argument("--no-store", action="store_true",
+                        help="keep no history and send no alerts (a dry run of the polling)")
     parser.set_defaults(func=run)
 
 
@@ -118,9 +122,22 @@ def build_subscribers(args: argparse.Namespace, inventory: Inventory) -> list[Su
 
 
 async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
-    from bibnet_ops.engine import Engine
+    from bibnet_ops.collector import Collector
+    from bibnet_ops.store import StoreError
 
-    engine = Engine(inventory, first_spread=0.0 if args.once else 60.0)
+    no_store = bool(getattr(args, "no_store", False))
+    try:
+        engine = Collector(
+            inventory,
+            store=False if no_store else getattr(args, "store", None),
+            alerts=not no_store,
+            first_spread=0.0 if args.once else 60.0,
+        )
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if engine.store_path is not None and not args.json:
+        print(f"history: {engine.store_path}", file=sys.stderr)
     for subscriber in build_subscribers(args, inventory):
         engine.subscribe(subscriber)
     loop = asyncio.get_running_loop()
