@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from textual.app import App
 from textual.command import Provider
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.timer import Timer
 
@@ -124,6 +125,12 @@ class DashboardApp(App[None]):
     def on_unmount(self) -> None:
         self._remove_signal_handlers()
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Stop the refresh timer first so no tick touches screens being torn down, then exit."""
+        if self._timer is not None:
+            self._timer.stop()
+        super().exit(*args, **kwargs)
+
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
@@ -171,7 +178,9 @@ class DashboardApp(App[None]):
             self._refilter()
         for screen in self.screen_stack:
             if isinstance(screen, LiveScreen) and screen.ready:
-                screen.apply_changes(sites, checks)
+                # A screen being torn down (quit, pop) may have lost its widgets already.
+                with suppress(NoMatches):
+                    screen.apply_changes(sites, checks)
 
     def header_data(self) -> HeaderData:
         """The figures the header shows now."""

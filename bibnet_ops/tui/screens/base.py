@@ -44,6 +44,9 @@ class LiveScreen(Screen[None]):
         self.ready = True
         self.dash.refresh_header()
 
+    def on_unmount(self) -> None:
+        self.ready = False
+
     def on_screen_resume(self) -> None:
         # The header of a screen coming back may be a refresh behind.
         self.dash.refresh_header()
