@@ -25,6 +25,7 @@ from bibnet_ops.store import (
     SqliteStore,
     StoreError,
     StoreWriter,
+    Transition,
     in_maintenance,
     store_path,
     window_intervals,
@@ -290,3 +291,28 @@ def test_history_reader_for_the_dashboard(tmp_path: Path) -> None:
     uptime = reader.site_uptime(inv, "bplp-31", hours=1, now=now)
     # the writer ran only a moment ago: the hour before it is unknown, not up
     assert uptime.unknown_min > 55 and uptime.outages <= 1
+
+
+def test_hard_changes_are_the_hard_transitions_per_check(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "h.db")
+    store.register_checks([CheckInfo("s/d/a", "s", "d"), CheckInfo("s/d/b", "s", "d")])
+    rows = [
+        Transition("s/d/a", 50.0, "UNKNOWN", "OK", True, "first"),
+        Transition("s/d/a", 90.0, "OK", "CRITICAL", True, "before"),
+        Transition("s/d/a", 100.0, "CRITICAL", "OK", True, "at since"),
+        Transition("s/d/a", 150.5, "OK", "CRITICAL", False, "soft"),
+        Transition("s/d/a", 160.25, "OK", "CRITICAL", True, "hard"),
+        Transition("s/d/b", 160.25, "UNKNOWN", "WARNING", True, "b"),
+        Transition("s/d/a", 160.25, "CRITICAL", "OK", True, "same time"),
+        Transition("s/d/a", 300.0, "OK", "CRITICAL", True, "after"),
+    ]
+    store.write_batch(rows, [], [])
+    changes = store.hard_changes(100.0, 300.0)
+    expected: dict[str, list[tuple[float, str, str]]] = {}
+    for tr in store.transitions(100.0, 300.0, hard_only=True):
+        expected.setdefault(tr.check_id, []).append((tr.time, tr.new, tr.reason))
+    assert changes == expected
+    assert changes["s/d/a"] == [(90.0, "CRITICAL", "before"), (100.0, "OK", "at since"),
+                                (160.25, "CRITICAL", "hard"), (160.25, "OK", "same time")]
+    assert store.hard_changes(100.0, 300.0, ["s/d/b"]) == {"s/d/b": [(160.25, "WARNING", "b")]}
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
@@ -11,7 +12,16 @@ import pytest
 from bibnet_ops.model import OpeningHours
 from bibnet_ops.reports._calendar import service_days, service_spans
 from bibnet_ops.reports._intervals import intersect, measure, normalize, subtract
-from bibnet_ops.reports._uptime import CHECK_CATEGORY, SITE_CATEGORY, Availability, account, combine, coverage, timeline
+from bibnet_ops.reports._uptime import (
+    CHECK_CATEGORY,
+    SITE_CATEGORY,
+    Availability,
+    account,
+    combine,
+    coverage,
+    timeline,
+    worst_of,
+)
 from bibnet_ops.store import CollectorRun, MaintenanceWindow, window_intervals
 
 ALG = ZoneInfo("Africa/Algiers")
@@ -176,3 +186,23 @@ def test_span_index_matches_intersection() -> None:
         start = rng.uniform(-10, 210)
         end = start + rng.uniform(0, 80)
         assert SpanIndex(spans).overlap(start, end) == pytest.approx(measure(intersect(spans, [(start, end)])))
+
+
+def test_worst_of_equals_combining_each_checks_timeline() -> None:
+    # the device reports' one-sweep combination must give exactly what combine(timeline(...)) gives,
+    # including changes before the period, at its bounds, simultaneous ones and repeated states
+    rng = random.Random(11)
+    since, until = 1000.0, 2000.0
+    states = ["OK", "WARNING", "CRITICAL", "UNKNOWN", "BOGUS"]
+    for _ in range(400):
+        checks = []
+        for _ in range(rng.randint(1, 4)):
+            times = sorted(rng.choice([rng.uniform(900, 2100), float(rng.randint(9, 21) * 100)])
+                           for _ in range(rng.randint(0, 8)))
+            checks.append([(t, rng.choice(states), f"r{t}") for t in times])
+        slow = combine([timeline([(t, s) for t, s, _ in c], since, until, CHECK_CATEGORY) for c in checks],
+                       since, until)
+        if len(checks) == 1:
+            slow = timeline([(t, s) for t, s, _ in checks[0]], since, until, CHECK_CATEGORY)
+        assert worst_of(checks, since, until, CHECK_CATEGORY) == slow, checks
+    assert worst_of([[], []], since, since, CHECK_CATEGORY) == combine([[], []], since, since) == []

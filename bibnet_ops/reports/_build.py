@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import time
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from operator import itemgetter
 
 from bibnet_ops.inventory._model import Inventory
 from bibnet_ops.model import CheckSpec, Site
@@ -24,9 +26,9 @@ from bibnet_ops.reports._uptime import (
     Segment,
     account_on,
     basis,
-    combine,
     coverage,
     timeline,
+    worst_of,
 )
 from bibnet_ops.store import HistoryStore, MaintenanceWindow, window_intervals
 
@@ -192,28 +194,37 @@ def _units(
                 )
             )
         return units
-    check_changes: dict[str, list[tuple[float, str]]] = defaultdict(list)
-    check_reasons: dict[str, dict[float, str]] = defaultdict(dict)
-    for ctr in store.transitions(since, horizon, [c.id for c in inventory.checks], hard_only=True):
-        check_changes[ctr.check_id].append((ctr.time, ctr.new))
-        check_reasons[ctr.check_id][max(ctr.time, since)] = ctr.reason
+    check_changes = store.hard_changes(since, horizon, [c.id for c in inventory.checks])
     devices: dict[str, list[CheckSpec]] = defaultdict(list)
     for check in inventory.checks:
         devices[check.device_key if by != "check" else check.id].append(check)
     for key, checks in sorted(devices.items()):
         site = inventory.sites[checks[0].site_id]
-        lines = [timeline(check_changes[c.id], since, horizon, CHECK_CATEGORY) for c in checks]
-        segments = lines[0] if len(lines) == 1 else combine(lines, since, horizon)
-        merged: dict[float, str] = {}
-        for c in checks:
-            merged.update(check_reasons[c.id])
+        lines = [check_changes.get(c.id, []) for c in checks]
+        figures = accounted(worst_of(lines, since, horizon, CHECK_CATEGORY), site)
         kind = kinds.get(checks[0].template, checks[0].template)
         units.append(
             _Unit(
-                key, f"{site.name_fr} — {key.split('/', 1)[1]}", site, kind, checks, accounted(segments, site), merged
+                key,
+                f"{site.name_fr} — {key.split('/', 1)[1]}",
+                site,
+                kind,
+                checks,
+                figures,
+                {o.start: _reason_at(lines, o.start, since) for o in figures.outages},
             )
         )
     return units
+
+
+def _reason_at(lines: list[list[tuple[float, str, str]]], start: float, since: float) -> str:
+    """The reason of the last change at `start` (changes before `since` count as at `since`) of the last
+    check, in inventory order, that has one: the state change that started an outage."""
+    for line in reversed(lines):
+        i = bisect_right(line, start, key=itemgetter(0)) - 1
+        if i >= 0 and max(line[i][0], since) == start:
+            return line[i][2]
+    return ""
 
 
 def _group_key(unit: _Unit, by: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from operator import itemgetter
 
 from bibnet_ops.reports._intervals import Span, SpanIndex, intersect, measure, normalize, subtract
 from bibnet_ops.store import CollectorRun
@@ -31,6 +32,7 @@ __all__ = [
     "combine",
     "coverage",
     "timeline",
+    "worst_of",
 ]
 
 UP, DOWN, UNKNOWN, UNREACHABLE, MAINTENANCE = "up", "down", "unknown", "unreachable", "maintenance"
@@ -105,6 +107,62 @@ def combine(timelines: Sequence[list[Segment]], since: float, until: float) -> l
         else:
             out.append((start, end, best))
     return out
+
+
+def worst_of(
+    changes: Sequence[Sequence[tuple[float, str, str]]], since: float, until: float, mapping: Mapping[str, str]
+) -> list[Segment]:
+    """`combine` of each check's `timeline`, in one sweep over the state changes (what a device report needs).
+
+    Args:
+        changes: per check, its time-ordered (time, new state, reason) changes as `timeline` takes them.
+    """
+    if len(changes) == 1:
+        return timeline([(c[0], c[1]) for c in changes[0]], since, until, mapping)
+    counts = dict.fromkeys(_RANK, 0)
+    events: list[tuple[float, str, str]] = []  # (time, category left, category entered)
+    for check in changes:
+        state = UNKNOWN
+        for t, new, _ in check:
+            category = mapping.get(new, UNKNOWN)
+            if t <= since:
+                state = category
+                continue
+            if t >= until:
+                break
+            if category != state:
+                events.append((t, state, category))
+                state = category
+        counts[state] += 1
+    for _, old, new in events:  # back from each check's last state to its state at `since`
+        counts[old] += 1
+        counts[new] -= 1
+    events.sort(key=itemgetter(0))
+
+    def worst() -> str:  # the order of _RANK
+        if counts[DOWN]:
+            return DOWN
+        if counts[UP]:
+            return UP
+        if counts[UNREACHABLE]:
+            return UNREACHABLE
+        return MAINTENANCE if counts[MAINTENANCE] else UNKNOWN
+
+    out: list[Segment] = []
+    state, cursor = worst(), since
+    i, n = 0, len(events)
+    while i < n:
+        t = events[i][0]
+        while i < n and events[i][0] == t:
+            counts[events[i][1]] -= 1
+            counts[events[i][2]] += 1
+            i += 1
+        category = worst()
+        if category != state:
+            out.append((cursor, t, state))
+            cursor, state = t, category
+    out.append((cursor, until, state))
+    return [s for s in out if s[1] > s[0]]
 
 
 def coverage(runs: Sequence[CollectorRun], now: float, heartbeat: float = 60.0) -> list[Span]:
@@ -198,23 +256,21 @@ def account_on(segments: list[Segment], base: Basis, until: float) -> Availabili
     """`account` with the basis computed once (many sites share opening hours and coverage)."""
     watched = base.watched
     result = Availability(service=base.service, maintenance=base.maintenance, unknown=base.unknown)
+    since = segments[0][0] if segments else until
     for start, end, category in segments:
         seconds = watched.overlap(start, end)
         if category == UP:
             result.up += seconds
         elif category == DOWN:
             result.down += seconds
+            if seconds > 0:
+                result.outages.append(
+                    OutageSpan(start, end, seconds, ongoing=end >= until, started_before=start <= since)
+                )
         elif category == UNREACHABLE:
             result.unreachable += seconds
         elif category == MAINTENANCE:
             result.status_maintenance += seconds
         else:
             result.unknown += seconds
-    since = segments[0][0] if segments else until
-    for start, end, category in segments:
-        if category != DOWN:
-            continue
-        charged = watched.overlap(start, end)
-        if charged > 0:
-            result.outages.append(OutageSpan(start, end, charged, ongoing=end >= until, started_before=start <= since))
     return result

@@ -203,6 +203,12 @@ class HistoryStore(Protocol):
         """Transitions in [since, until), plus for each check the last one before `since` (its state)."""
         ...
 
+    def hard_changes(
+        self, since: float, until: float, check_ids: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[float, str, str]]]:
+        """`transitions(hard_only=True)` as plain (time, new state, reason) tuples per check, in time order."""
+        ...
+
     def site_transitions(
         self, since: float, until: float, site_ids: Sequence[str] | None = None
     ) -> list[SiteTransition]: ...

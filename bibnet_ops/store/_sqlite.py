@@ -10,6 +10,8 @@ import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +316,38 @@ class SqliteStore:
             for r in [*sorted(before, key=lambda r: r[1]), *rows]
         ]
 
+    def hard_changes(
+        self, since: float, until: float, check_ids: Sequence[str] | None = None
+    ) -> dict[str, list[tuple[float, str, str]]]:
+        """Hard transitions per check as (time, new state, reason), in time order, each check's list led
+        by its last one before `since`: what `transitions` returns, without a dataclass per row (a year
+        of a national network is over half a million rows)."""
+        ids = self._ids(check_ids)
+        where_ids = "" if ids is None else f"AND check_id IN ({','.join(map(str, ids))})"
+        names = self._check_names
+        out: dict[str, list[tuple[float, str, str]]] = {}
+        before = self.conn.execute(
+            f"SELECT tr.check_id, tr.t / 1000.0, tr.new, tr.reason FROM checks c "
+            f"JOIN transitions tr ON tr.id = (SELECT id FROM transitions WHERE check_id = c.id AND t < ? "
+            f"AND hard = 1 ORDER BY t DESC, id DESC LIMIT 1) "
+            f"{'' if ids is None else 'WHERE c.id IN (' + ','.join(map(str, ids)) + ')'}",
+            (_ms(since),),
+        ).fetchall()
+        rows = self.conn.execute(
+            f"SELECT check_id, t / 1000.0, new, reason FROM transitions "
+            f"WHERE t >= ? AND t < ? AND hard = 1 {where_ids} ORDER BY t, id",
+            (_ms(since), _ms(until)),
+        )
+        for cid, t, new, reason in before:
+            out[names[cid]] = [(t, new, reason)]
+        lists: dict[int, list[tuple[float, str, str]]] = {}
+        for cid, t, new, reason in rows:
+            changes = lists.get(cid)
+            if changes is None:
+                changes = lists[cid] = out.setdefault(names[cid], [])
+            changes.append((t, new, reason))
+        return out
+
     def site_transitions(
         self, since: float, until: float, site_ids: Sequence[str] | None = None
     ) -> list[SiteTransition]:
@@ -392,16 +426,15 @@ class SqliteStore:
         """Each bucket's maximum value per check (in time order) over buckets starting in [since, until)."""
         lo, hi = self._bucket_range(tier, since, until)
         ids = ",".join(map(str, self._ids(check_ids) or [])) or "NULL"
-        out: dict[str, list[float]] = {}
-        # a bucket with one value stores it as v_sum only (see Agg.to_row)
-        for cid, value in self.conn.execute(
-            f"SELECT check_id, coalesce(v_max, v_sum) FROM rollup_{_tier(tier)} "
+        # a bucket with one value stores it as v_sum only (see Agg.to_row); values are in thousandths
+        rows = self.conn.execute(
+            f"SELECT check_id, coalesce(v_max, v_sum) / 1000.0 FROM rollup_{_tier(tier)} "
             f"WHERE check_id IN ({ids}) AND bucket >= ? AND bucket < ? AND coalesce(v_n, n) > 0 "
             f"ORDER BY check_id, bucket",
             (lo, hi),
-        ):
-            out.setdefault(self._check_names[cid], []).append(float(value) / 1000.0)  # stored in thousandths
-        return out
+        ).fetchall()
+        names = self._check_names
+        return {names[cid]: [value for _, value in group] for cid, group in groupby(rows, itemgetter(0))}
 
     def oldest_bucket(self, tier: str, check_ids: Sequence[str]) -> float | None:
         """Start of the oldest bucket kept for any of these checks (None if there is none)."""
