@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ import pytest
 from _snmpd import PRINTER_MIB, TEST_ENTERPRISE, SnmpAgent, free_udp_port, run_snmpd
 
 from bibnet_ops.model import CheckSpec, CheckStatus, SecretRef, Thresholds
-from bibnet_ops.probes import _snmp_session, run_probe, snmp
+from bibnet_ops.probes import _snmp_session, _snmp_table, run_probe, snmp
 from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, RESET, CounterReading, step
 
 COMMUNITY = "bib-ro-7f3a"
@@ -415,3 +416,239 @@ def test_rate_step_rules() -> None:
     no_uptime = CounterReading(100, None, 0.0)
     assert step(no_uptime, CounterReading(50, None, 1.0), 32).note == RESET
     assert step(no_uptime, CounterReading(300, None, 2.0), 32).rate == pytest.approx(100.0)
+
+
+# --- walks by cached interface index -------------------------------------------------------------
+
+
+class _WalkCounter:
+    """Counts the GETBULK walks the table reader starts (a cached read makes none)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = _snmp_table.snmp_walk
+
+        async def counting(*args: Any, **kwargs: Any) -> Any:
+            self.count += 1
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(_snmp_table, "snmp_walk", counting)
+
+    def take(self) -> int:
+        count, self.count = self.count, 0
+        return count
+
+
+def _switch_check(agent: SnmpAgent, mode: str = "walk", **params: Any) -> CheckSpec:
+    column = "8" if mode == "walk" else "14"
+    return spec(
+        agent.address,
+        name=f"sw-{mode}",
+        mode=mode,
+        oid=f"{IF_TABLE}.{column}",
+        names_oid=f"{IF_TABLE}.2",
+        label="ifOperStatus" if mode == "walk" else "ifInErrors",
+        **params,
+    )
+
+
+def _clear_switch(agent: SnmpAgent, rows: int = 6) -> None:
+    for index in range(1, rows + 1):
+        for column in (2, 8, 14):
+            agent.unset(f"{IF_TABLE}.{column}.{index}")
+
+
+async def test_cached_walk_answers_like_a_full_walk(agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_switch(agent)
+    _fake_switch(agent, {"ge-0/0/1": 2, "ge-0/0/2": 1, "ge-0/0/3": 7})
+    walks = _WalkCounter(monkeypatch)
+    snmp.forget_index_cache()
+    check = _switch_check(agent, interfaces={"ge-0/0/1": "uplink", "ge-0/0/3": ""})
+    walked = await snmp.probe(check)
+    assert walks.take() == 2  # the value column and the name column
+    cached = await snmp.probe(check)
+    assert walks.take() == 0
+    assert (cached.status, cached.reason, cached.value, cached.values) == (
+        walked.status,
+        walked.reason,
+        walked.value,
+        walked.values,
+    )
+    assert cached.reason == "uplink ge-0/0/1 is down (ifOperStatus 2); ge-0/0/3 is lowerLayerDown (ifOperStatus 7)"
+    agent.set(f"{IF_TABLE}.8.1", "integer", 1)
+    agent.set(f"{IF_TABLE}.8.3", "integer", 1)
+    recovered = await snmp.probe(check)
+    assert walks.take() == 0
+    assert (recovered.status, recovered.reason) == (CheckStatus.OK, "all 2 up")
+
+
+async def test_cached_walk_notices_renumbered_and_removed_interfaces(
+    agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clear_switch(agent)
+    _fake_switch(agent, {"ge-0/0/1": 1, "ge-0/0/2": 1, "uplink": 1})
+    walks = _WalkCounter(monkeypatch)
+    snmp.forget_index_cache()
+    check = _switch_check(agent, interfaces=["uplink"])
+    assert (await snmp.probe(check)).reason == "all 1 up"
+    assert (await snmp.probe(check)).reason == "all 1 up"
+    assert walks.take() == 2
+    # a line card swap renumbers the ports: "uplink" moves from index 3 to index 1, and is down
+    _clear_switch(agent)
+    _fake_switch(agent, {"uplink": 2, "ge-0/0/1": 1, "ge-0/0/2": 1})
+    moved = await snmp.probe(check)
+    assert walks.take() == 2
+    assert (moved.status, moved.reason) == (CheckStatus.CRITICAL, "uplink is down (ifOperStatus 2)")
+    assert (await snmp.probe(check)).reason == "uplink is down (ifOperStatus 2)"
+    assert walks.take() == 0
+    # the interface disappears altogether
+    _clear_switch(agent)
+    _fake_switch(agent, {"ge-0/0/1": 1, "ge-0/0/2": 1})
+    gone = await snmp.probe(check)
+    assert walks.take() == 2
+    assert (gone.status, gone.reason) == (CheckStatus.CRITICAL, "uplink not found in the table")
+
+
+async def test_cached_walk_is_refreshed_after_max_age_and_reboot(monkeypatch: pytest.MonkeyPatch) -> None:
+    with run_snmpd(community=COMMUNITY) as device:
+        _fake_switch(device, {"ge-0/0/1": 1, "uplink": 1})
+        walks = _WalkCounter(monkeypatch)
+        check = _switch_check(device, interfaces=["uplink"])
+        await snmp.probe(check)
+        await snmp.probe(check)
+        assert walks.take() == 2
+        monkeypatch.setattr(snmp, "INDEX_MAX_AGE", 0.0)
+        await snmp.probe(check)
+        assert walks.take() == 2
+        monkeypatch.setattr(snmp, "INDEX_MAX_AGE", 300.0)
+        await asyncio.sleep(0.1)  # let sysUpTime tick before the reboot
+        await snmp.probe(check)
+        assert walks.take() == 0
+        device.restart()  # sysUpTime goes back: interfaces may have been renumbered
+        after = await snmp.probe(check)
+        assert walks.take() == 2
+        assert after.reason == "all 1 up"
+
+
+async def test_cached_walk_rate_reads_the_known_counters(agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_switch(agent)
+    names = {"ge-0/0/1": 1, "ge-0/0/2": 1, "ge-0/0/3": 1}
+    _fake_switch(agent, names, {"ge-0/0/1": 100, "ge-0/0/2": 5, "ge-0/0/3": 7})
+    walks = _WalkCounter(monkeypatch)
+    snmp.forget_index_cache()
+    check = _switch_check(agent, mode="walk_rate", interfaces=["ge-0/0/1", "ge-0/0/3"], per=60)
+    snmp.forget_baselines(check.id)
+    first = await snmp.probe(check)
+    assert (first.reason, first.values) == (FIRST_READING, {"total": 107.0})
+    t0 = time.monotonic()
+    await asyncio.sleep(0.4)
+    _fake_switch(agent, names, {"ge-0/0/1": 130, "ge-0/0/2": 900, "ge-0/0/3": 17})
+    second = await snmp.probe(check)
+    elapsed = time.monotonic() - t0
+    assert walks.take() == 2  # only the first poll walked
+    assert second.values["total"] == 147.0
+    assert second.value == pytest.approx(40 / elapsed * 60, rel=0.15)
+    assert set(second.values) == {"total", "ge-0/0/1", "ge-0/0/3"}
+
+
+# --- one deadline for the whole check ------------------------------------------------------------
+
+
+class _SlowRelay(asyncio.DatagramProtocol):
+    """A UDP relay on 127.0.0.1 in front of an agent that holds every reply back for `delay` seconds."""
+
+    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.transport: asyncio.DatagramTransport | None = None
+        self.outbound: asyncio.DatagramTransport | None = None
+        self.client: tuple[str, int] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.client = addr
+        assert self.outbound is not None
+        self.outbound.sendto(data, self.upstream)
+
+    def reply(self, data: bytes) -> None:
+        loop = asyncio.get_running_loop()
+        client = self.client
+        if self.transport is not None and client is not None:
+            loop.call_later(self.delay, self._send, data, client)
+
+    def _send(self, data: bytes, client: tuple[str, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, client)
+
+
+class _Upstream(asyncio.DatagramProtocol):
+    def __init__(self, relay: _SlowRelay) -> None:
+        self.relay = relay
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.relay.reply(data)
+
+
+async def _open_relay(agent: SnmpAgent, delay: float) -> tuple[_SlowRelay, str]:
+    loop = asyncio.get_running_loop()
+    relay = _SlowRelay(("127.0.0.1", agent.port), delay)
+    front, _ = await loop.create_datagram_endpoint(lambda: relay, local_addr=("127.0.0.1", 0))
+    back, _ = await loop.create_datagram_endpoint(lambda: _Upstream(relay), local_addr=("127.0.0.1", 0))
+    relay.outbound = back
+    return relay, f"127.0.0.1:{front.get_extra_info('sockname')[1]}"
+
+
+def _close_relay(relay: _SlowRelay) -> None:
+    for transport in (relay.transport, relay.outbound):
+        if transport is not None:
+            transport.close()
+
+
+async def test_walk_of_many_requests_stays_within_the_check_timeout(agent: SnmpAgent) -> None:
+    for index in range(1, 81):
+        agent.set(f"{TEST_ENTERPRISE}.5.1.{index}", "integer", 1)
+    relay, address = await _open_relay(agent, delay=0.3)
+    try:
+        await snmp.probe(spec(agent.address, oid=snmp.SYS_UPTIME))  # opens this loop's SNMP engine
+        # 80 rows at 25 per GETBULK take 4 round trips of at least 0.3 s; the check allows 1 s in all
+        check = spec(address, timeout=1.0, mode="walk", oid=f"{TEST_ENTERPRISE}.5.1")
+        started = time.monotonic()
+        sample = await snmp.probe(check)
+        elapsed = time.monotonic() - started
+    finally:
+        _close_relay(relay)
+        for index in range(1, 81):
+            agent.unset(f"{TEST_ENTERPRISE}.5.1.{index}")
+    assert 0.95 < elapsed < 1.2
+    assert sample.status is CheckStatus.CRITICAL
+    assert re.fullmatch(
+        rf"walk of {TEST_ENTERPRISE}.5.1 on {address} not finished within 1.0 s "
+        r"\((25|50|75) rows read; agent slow or table large\?\)",
+        sample.reason,
+    ), sample.reason
+
+
+async def test_reply_after_the_timeout_is_told_apart_from_a_silent_agent(agent: SnmpAgent) -> None:
+    relay, address = await _open_relay(agent, delay=0.5)
+    try:
+        await snmp.probe(spec(agent.address, oid=snmp.SYS_UPTIME))  # opens this loop's SNMP engine
+        check = spec(address, timeout=0.3, oid=snmp.SYS_UPTIME)
+        first = await snmp.probe(check)
+        assert first.reason == f"no SNMP answer from {address} within 0.3 s (agent down or wrong community?)"
+        await asyncio.sleep(0.5)  # the late reply arrives meanwhile
+        second = await snmp.probe(check)
+        assert second.status is CheckStatus.CRITICAL
+        assert second.reason.startswith(
+            f"no SNMP answer from {address} within 0.3 s (it answered after the 0.3 s timeout: 0.5 s"
+        )
+        relay.delay = 0.0
+        await asyncio.sleep(0.4)
+        assert (await snmp.probe(check)).status is CheckStatus.OK
+        relay.delay = 0.5
+        third = await snmp.probe(check)  # a fresh timeout after a good answer: no old evidence is reused
+        assert third.reason.endswith("(agent down or wrong community?)")
+        await asyncio.sleep(0.3)
+    finally:
+        _close_relay(relay)

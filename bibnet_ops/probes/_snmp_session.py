@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 from pysnmp.proto import errind
-from pysnmp.proto.api.verdec import decode_message_version
 from pysnmp.proto.rfc1902 import ObjectName
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 from pysnmp.smi.rfc1902 import ObjectIdentity as _ObjectIdentity
@@ -68,6 +67,11 @@ PRIV_PROTOCOLS: dict[str, str] = {
 
 _NUMERIC_TYPES = {"Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks"}
 _MAX_WALK_ROWS = 20_000
+# a reply this long after its request timed out still tells that the agent is alive but slow
+_LATE_WINDOW = 120.0
+# how long a late reply keeps explaining this agent's timeouts
+_LATE_MEMORY = 900.0
+_MAX_CACHED_OBJECTS = 50_000
 
 
 class SnmpError(Exception):
@@ -143,45 +147,76 @@ class Credentials:
 
 
 class _GuardedDispatcher(AsyncioDispatcher):
-    """pysnmp's asyncio dispatcher, dropping datagrams it cannot decode.
+    """pysnmp's asyncio dispatcher, counting datagrams it cannot decode and replies that came too late.
 
-    pysnmp silently drops a datagram that is not BER at all and lets other decoding errors escape into
-    the event loop's exception handler; both are counted per sender instead, so a timeout can say
-    that junk arrived rather than blame a down agent or a wrong community.
+    pysnmp silently drops a datagram that is not BER at all (it only bumps snmpInASNParseErrs) and lets
+    other decoding errors escape into the event loop's exception handler; both are counted per sender
+    instead, so a timeout can say that junk arrived rather than blame a down agent or a wrong community.
+    A datagram from an agent none of whose requests is pending, shortly after one of them timed out, is
+    that request's late reply: its delay is kept so the next timeout can say the agent is slow, not down.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop=loop)
         self.junk: dict[tuple[str, int], int] = {}
+        self.in_flight: dict[tuple[str, int], int] = {}
+        # agent -> monotonic send time of its latest request that timed out unanswered
+        self.expired: dict[tuple[str, int], float] = {}
+        # agent -> (seconds its late reply took, monotonic time it arrived)
+        self.late: dict[tuple[str, int], tuple[float, float]] = {}
+        self.parse_errors: Any = None
 
     def _callback_function(self, transport: Any, address: Any, message: Any) -> None:
-        try:
-            decode_message_version(message)
-        except Exception:
-            self._count_junk(address)
-            return
+        errors = self.parse_errors
+        before = int(errors.syntax) if errors is not None else 0
         try:
             super()._callback_function(transport, address, message)
         except Exception:  # a device's garbage must never reach the loop's error log
             self._count_junk(address)
+            return
+        if errors is not None and int(errors.syntax) != before:
+            self._count_junk(address)
+        elif self.expired:
+            self._note_late(address)
+
+    def _note_late(self, address: Any) -> None:
+        key = _key(address)
+        sent = self.expired.get(key)
+        if sent is None or self.in_flight.get(key):
+            return
+        now = time.monotonic()
+        del self.expired[key]
+        if now - sent <= _LATE_WINDOW:
+            if len(self.late) > 10_000:
+                self.late.clear()
+            self.late[key] = (now - sent, now)
 
     def _count_junk(self, address: Any) -> None:
-        key = (str(address[0]), int(address[1])) if len(address) >= 2 else ("?", 0)
+        key = _key(address)
         if len(self.junk) > 10_000:
             self.junk.clear()
         self.junk[key] = self.junk.get(key, 0) + 1
 
 
+def _key(address: Any) -> tuple[str, int]:
+    return (str(address[0]), int(address[1])) if len(address) >= 2 else ("?", 0)
+
+
 class _Session:
-    """The engine, targets and auth objects living on one event loop."""
+    """The engine, targets, auth objects and resolved OIDs living on one event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop_ref = weakref.ref(loop)
         self.engine = SnmpEngine()
         self.dispatcher = _GuardedDispatcher(loop)
         self.engine.register_transport_dispatcher(self.dispatcher)
+        builder = self.engine.message_dispatcher.mib_instrum_controller.get_mib_builder()
+        (self.dispatcher.parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
         self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
         self.auth: dict[Credentials, CommunityData | UsmUserData] = {}
+        # pysnmp resolves every ObjectType against its MIB tree once (~0.7 ms); a resolved one is reused
+        self.objects: dict[str, ObjectType] = {}
+        self.context = ContextData()
         self.guard: AsyncIterator[None] | None = None
 
     def close(self) -> None:
@@ -304,6 +339,12 @@ def _timeout_reason(session: _Session, target: Target, creds: Credentials, junk_
     junk = max(_junk_seen(session, target) - junk_before, 0)
     if junk:
         return f"no valid SNMP answer from {target.label} within {target.timeout:.1f} s ({junk} unreadable replies)"
+    late = session.dispatcher.late.get((target.host, target.port))
+    if late is not None and time.monotonic() - late[1] < _LATE_MEMORY:
+        return (
+            f"no SNMP answer from {target.label} within {target.timeout:.1f} s (it answered after the "
+            f"{target.timeout:g} s timeout: {late[0]:.1f} s on an earlier request; agent or link slow?)"
+        )
     hint = "agent down or wrong community?" if creds.version != "3" else "agent down or wrong v3 user/keys?"
     return f"no SNMP answer from {target.label} within {target.timeout:.1f} s ({hint})"
 
@@ -331,17 +372,74 @@ def _raise_for(
         raise SnmpError(f"agent {target.label} answered {name}{where}")
 
 
-def _object(oid: str) -> ObjectType:
-    return ObjectType(ObjectIdentity(oid))
+def _object(session: _Session, oid: str) -> ObjectType:
+    """The OID as an ObjectType, resolved once per session and then reused by every request."""
+    cached = session.objects.get(oid)
+    if cached is None:
+        if len(session.objects) >= _MAX_CACHED_OBJECTS:
+            session.objects.clear()
+        cached = session.objects[oid] = ObjectType(ObjectIdentity(oid))
+    return cached
 
 
-async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple[dict[str, SnmpValue], float]:
+async def _open(target: Target, deadline: float | None) -> tuple[_Session, UdpTransportTarget]:
+    """The loop's session and the target's transport, opened within `deadline` if they are new."""
+    session = _session
+    if session is not None and session.loop_ref() is asyncio.get_running_loop():
+        cached = session.targets.get((target.host, target.port, target.timeout))
+        if cached is not None:
+            return session, cached
+    try:
+        async with asyncio.timeout_at(deadline):
+            session = await _get_session()
+            return session, await _target(session, target)
+    except TimeoutError:
+        raise SnmpError(f"could not open SNMP transport to {target.label} within {target.timeout:.1f} s") from None
+
+
+async def _exchange(
+    session: _Session,
+    target: Target,
+    creds: Credentials,
+    request: Awaitable[tuple[Any, Any, Any, Any]],
+    deadline: float | None,
+) -> tuple[Any, Any, Any, Any]:
+    """Await one pysnmp request, cut off at `deadline` (loop time), tracking it for late replies."""
+    dispatcher = session.dispatcher
+    key = (target.host, target.port)
+    dispatcher.in_flight[key] = dispatcher.in_flight.get(key, 0) + 1
+    sent = time.monotonic()
+    answered = False
+    try:
+        async with asyncio.timeout_at(deadline):
+            result = await request
+        answered = not (result[0] and isinstance(result[0], errind.RequestTimedOut))
+        return result
+    except TimeoutError:
+        return errind.RequestTimedOut(), 0, 0, []
+    finally:
+        left = dispatcher.in_flight[key] - 1
+        if left:
+            dispatcher.in_flight[key] = left
+        else:
+            del dispatcher.in_flight[key]
+        if answered:
+            dispatcher.expired.pop(key, None)
+            dispatcher.late.pop(key, None)
+        else:
+            dispatcher.expired[key] = sent
+
+
+async def snmp_get(
+    target: Target, creds: Credentials, oids: list[str], deadline: float | None = None
+) -> tuple[dict[str, SnmpValue], float]:
     """GET several OIDs in one request.
 
     Args:
         target: agent address and per-request timeout.
         creds: resolved community or v3 user.
         oids: numeric OIDs without a leading dot.
+        deadline: `loop.time()` by which the answer must be in (the whole check's budget), if any.
 
     Returns:
         The value of each requested OID (exception values included) and the round trip in seconds.
@@ -349,18 +447,18 @@ async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple
     Raises:
         SnmpError: no answer, a USM/protocol error, an error status, or a reply that is not usable.
     """
-    session = await _get_session()
-    transport = await _target(session, target)
+    session, transport = await _open(target, deadline)
     junk_before = _junk_seen(session, target)
     started = time.monotonic()
-    indication, status, index, var_binds = await get_cmd(
+    request = get_cmd(
         session.engine,
         _auth(session, creds),
         transport,
-        ContextData(),
-        *[_object(oid) for oid in oids],
+        session.context,
+        *[_object(session, oid) for oid in oids],
         lookupMib=False,
     )
+    indication, status, index, var_binds = await _exchange(session, target, creds, request, deadline)
     latency = time.monotonic() - started
     _raise_for(session, target, creds, indication, status, index, oids, junk_before)
     values: dict[str, SnmpValue] = {}
@@ -373,7 +471,11 @@ async def snmp_get(target: Target, creds: Credentials, oids: list[str]) -> tuple
 
 
 async def snmp_walk(
-    target: Target, creds: Credentials, base: str, max_repetitions: int = 25
+    target: Target,
+    creds: Credentials,
+    base: str,
+    max_repetitions: int = 25,
+    deadline: float | None = None,
 ) -> tuple[list[tuple[str, SnmpValue]], float]:
     """Walk the subtree under `base` with GETBULK, in order, stopping at its end.
 
@@ -382,15 +484,16 @@ async def snmp_walk(
         creds: resolved community or v3 user.
         base: numeric OID of the table column (e.g. ifOperStatus `1.3.6.1.2.1.2.2.1.8`).
         max_repetitions: rows asked per GETBULK request.
+        deadline: `loop.time()` by which the whole walk must be done, if any.
 
     Returns:
         (index suffix, value) pairs, e.g. ("3", SnmpValue("Integer", 1)), and the total time in seconds.
 
     Raises:
-        SnmpError: as for `snmp_get`, or when the agent returns OIDs that do not increase.
+        SnmpError: as for `snmp_get`, when the walk is not done by `deadline`, or when the agent returns
+            OIDs that do not increase.
     """
-    session = await _get_session()
-    transport = await _target(session, target)
+    session, transport = await _open(target, deadline)
     base_name = ObjectName(base)
     prefix = base + "."
     rows: list[tuple[str, SnmpValue]] = []
@@ -398,16 +501,24 @@ async def snmp_walk(
     junk_before = _junk_seen(session, target)
     started = time.monotonic()
     while len(rows) < _MAX_WALK_ROWS:
-        indication, status, index, var_binds = await bulk_cmd(
+        first = last is base_name
+        request = bulk_cmd(
             session.engine,
             _auth(session, creds),
             transport,
-            ContextData(),
+            session.context,
             0,
             max_repetitions,
-            ObjectType(_ObjectIdentity(last)),
+            _object(session, base) if first else ObjectType(_ObjectIdentity(last)),
             lookupMib=False,
         )
+        indication, status, index, var_binds = await _exchange(session, target, creds, request, deadline)
+        if rows and isinstance(indication, errind.RequestTimedOut):
+            raise SnmpError(
+                f"walk of {base} on {target.label} not finished within {target.timeout:.1f} s "
+                f"({len(rows)} rows read; agent slow or table large?)",
+                CheckStatus.CRITICAL,
+            )
         _raise_for(session, target, creds, indication, status, index, [base], junk_before)
         if not var_binds:
             break

@@ -15,6 +15,10 @@ Parameters (`check.params`):
     user, auth_protocol (SHA|SHA256|MD5|none), priv_protocol (AES|AES256|DES|none): SNMPv3.
 Credentials (`check.credentials`): `community` (v2c), `auth_key` and `priv_key` (v3), by reference.
 
+`check.timeout` bounds the whole check, every request included (a walk makes several). Walks of
+named rows (`interfaces` set) walk the table once, then GET just those rows by their cached index
+(see `_snmp_table`; `INDEX_MAX_AGE`, `forget_index_cache()`).
+
 Rates keep their baseline (counter, device uptime, collector clock) per check id in module state;
 `forget_baselines()` clears it and `close()` releases the SNMP engine.
 """
@@ -37,10 +41,10 @@ from bibnet_ops.probes._snmp_session import (
     Target,
     close_session,
     snmp_get,
-    snmp_walk,
 )
+from bibnet_ops.probes._snmp_table import forget_index_cache, read_rows
 
-__all__ = ["SYS_UPTIME", "close", "forget_baselines", "format_uptime", "probe"]
+__all__ = ["INDEX_MAX_AGE", "SYS_UPTIME", "close", "forget_baselines", "forget_index_cache", "format_uptime", "probe"]
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
@@ -68,6 +72,8 @@ _IF_STATES = {
 }
 _STATUS_COLUMNS = {"1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"}
 _MAX_REASON = 240
+INDEX_MAX_AGE = 300.0
+"""Seconds a device's interface name -> index map is trusted before its table is walked again."""
 
 
 class _ConfigError(Exception):
@@ -246,14 +252,14 @@ def _uptime_seconds(values: dict[str, SnmpValue]) -> float | None:
     return int(uptime.value or 0) / 100.0
 
 
-async def _mode_get(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+async def _mode_get(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
     raw = check.params.get("oids") or ([check.params["oid"]] if "oid" in check.params else [])
     if isinstance(raw, str):
         raw = [raw]
     if not raw:
         raise _ConfigError("mode get needs `oid` or `oids`")
     oids = [_oid(o) for o in raw]
-    values, latency = await snmp_get(target, creds, list(dict.fromkeys(oids)))
+    values, latency = await snmp_get(target, creds, list(dict.fromkeys(oids)), deadline)
     metric_oid = oids[0]
     metric = _require_present(metric_oid, values.get(metric_oid))
     extra: dict[str, float] = {}
@@ -323,13 +329,13 @@ def _rate_sample(check: CheckSpec, result: RateStep, per: float, values: dict[st
     return _sample(check, status, reason, rate, values, latency)
 
 
-async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
     if "oid" not in check.params:
         raise _ConfigError("mode rate needs `oid` (a counter)")
     oid = _oid(check.params["oid"])
     per = _per(check)
     max_rate = _max_rate(check, per)
-    values, latency = await snmp_get(target, creds, [oid, SYS_UPTIME] if oid != SYS_UPTIME else [oid])
+    values, latency = await snmp_get(target, creds, [oid, SYS_UPTIME] if oid != SYS_UPTIME else [oid], deadline)
     counter = _require_present(oid, values.get(oid))
     if not counter.is_numeric:
         raise SnmpError(f"OID {oid} holds {counter.type}, not a counter")
@@ -354,29 +360,22 @@ def _selection(check: CheckSpec) -> dict[str, str]:
 
 
 async def _walk_table(
-    check: CheckSpec, target: Target, creds: Credentials, base: str
-) -> tuple[list[tuple[str, str, SnmpValue]], dict[str, str], float]:
-    """Walk a column and its name column; return (index, name, value) rows, missing names, time."""
+    check: CheckSpec, target: Target, creds: Credentials, base: str, deadline: float, with_uptime: bool = False
+) -> tuple[list[tuple[str, str, SnmpValue]], dict[str, str], float | None, float]:
+    """Read a column's selected rows; return (index, name, value) rows, missing names, uptime, time."""
     names_oid = _oid(check.params["names_oid"]) if check.params.get("names_oid") else None
-    if names_oid is None:
-        rows, elapsed = await snmp_walk(target, creds, base)
-        names: dict[str, str] = {}
-    else:
-        (rows, elapsed), (name_rows, _) = await asyncio.gather(
-            snmp_walk(target, creds, base), snmp_walk(target, creds, names_oid)
-        )
-        names = {index: str(v.value) for index, v in name_rows if v.value is not None}
-    if not rows:
-        raise SnmpError(f"OID {base} not present on device (empty walk)")
-    table = [(index, names.get(index, index), value) for index, value in rows]
     wanted = _selection(check)
+    read = await read_rows(
+        target, creds, base, names_oid, wanted, deadline=deadline, max_age=INDEX_MAX_AGE, with_uptime=with_uptime
+    )
+    if read.empty:
+        raise SnmpError(f"OID {base} not present on device (empty walk)")
     if not wanted:
-        return table, {}, elapsed
-    present = {name for _, name, _ in table}
+        return read.rows, {}, read.uptime, read.elapsed
+    present = {name for _, name, _ in read.rows}
     column = _COLUMNS.get(names_oid or "", "the table")
-    missing = {name: f"{label}{name} not found in {column}" for name, label in wanted.items()}
-    missing = {name: text for name, text in missing.items() if name not in present}
-    return [row for row in table if row[1] in wanted], missing, elapsed
+    missing = {name: f"{label}{name} not found in {column}" for name, label in wanted.items() if name not in present}
+    return read.rows, missing, read.uptime, read.elapsed
 
 
 def _limit_list(items: list[str]) -> str:
@@ -386,13 +385,13 @@ def _limit_list(items: list[str]) -> str:
     return "; ".join(items[:3]) + f"; and {len(items) - 3} more"
 
 
-async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
     if "oid" not in check.params:
         raise _ConfigError("mode walk needs `oid` (the table column)")
     base = _oid(check.params["oid"])
     expected = check.params.get("expect", 1)
     column = str(check.params.get("label") or _COLUMNS.get(base, base))
-    table, missing, elapsed = await _walk_table(check, target, creds, base)
+    table, missing, _, elapsed = await _walk_table(check, target, creds, base, deadline)
     status_words = base in _STATUS_COLUMNS or column in ("ifOperStatus", "ifAdminStatus")
     labels = _selection(check)
     bad: list[str] = []
@@ -423,16 +422,13 @@ async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials) -> Sa
     return _sample(check, status, reason, count, values, elapsed)
 
 
-async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials) -> Sample:
+async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
     if "oid" not in check.params:
         raise _ConfigError("mode walk_rate needs `oid` (a counter column)")
     base = _oid(check.params["oid"])
     per = _per(check)
     max_rate = _max_rate(check, per)
-    (table, missing, elapsed), (up_values, _) = await asyncio.gather(
-        _walk_table(check, target, creds, base), snmp_get(target, creds, [SYS_UPTIME])
-    )
-    uptime = _uptime_seconds(up_values)
+    table, missing, uptime, elapsed = await _walk_table(check, target, creds, base, deadline, with_uptime=True)
     clock = time.monotonic()
     counters = {name: v for _, name, v in table if v.is_numeric}
     previous = _table_baselines.get(check.id)
@@ -468,7 +464,7 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials) 
     return _rate_sample(check, summary, per, values, elapsed)
 
 
-_MODES: dict[str, Callable[[CheckSpec, Target, Credentials], Awaitable[Sample]]] = {
+_MODES: dict[str, Callable[[CheckSpec, Target, Credentials, float], Awaitable[Sample]]] = {
     "get": _mode_get,
     "rate": _mode_rate,
     "walk": _mode_walk,
@@ -495,21 +491,15 @@ async def probe(check: CheckSpec) -> Sample:
         creds = _credentials(check)
     except _ConfigError as exc:
         return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
-    # pysnmp times each request out itself; this deadline only catches a wedged exchange
-    requests = 2 if creds.version == "3" else 1
-    if mode.startswith("walk"):
-        requests += 2
-    deadline = target.timeout * requests + 0.5
+    # every request of the check shares one deadline, so a walk or a v3 discovery cannot overrun
+    deadline = asyncio.get_running_loop().time() + target.timeout
     try:
-        async with asyncio.timeout(deadline):
-            return await run(check, target, creds)
+        # each request ends itself at the deadline with a precise reason; the engine's guard catches the rest
+        return await run(check, target, creds, deadline)
     except _ConfigError as exc:
         return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
     except SnmpError as exc:
         return _sample(check, exc.status, exc.reason, None, {}, None)
-    except TimeoutError:
-        reason = f"no complete SNMP answer from {target.label} within {deadline:.1f} s"
-        return _sample(check, CheckStatus.CRITICAL, reason, None, {}, None)
     except Exception as exc:  # a garbled reply can trip pysnmp anywhere; it is the device's fault
         reason = f"unusable SNMP reply from {target.label}: {type(exc).__name__}: {exc}"
         return _sample(check, CheckStatus.UNKNOWN, reason, None, {}, None)

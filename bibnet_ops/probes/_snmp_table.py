@@ -1,0 +1,186 @@
+"""Reading selected rows of an SNMP table for the snmp probe: walk now and then, GET by cached index.
+
+The shipped switch template checks one named interface every 30 s. Walking the name and status
+columns for that costs several GETBULK exchanges whose replies carry every row; instead each device's
+name -> index map (per agent address and name column) is kept, and the wanted rows are read with one
+GET of the value and name columns at the known indexes, plus sysUpTime. The map is dropped and the
+table walked again when it is older than `max_age`, when the device rebooted (sysUpTime went back),
+or when the GET shows that the mapping no longer holds (an index gone, or another name at it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from bibnet_ops.probes._snmp_session import Credentials, SnmpError, SnmpValue, Target, snmp_get, snmp_walk
+
+__all__ = ["SYS_UPTIME", "TableRows", "forget_index_cache", "read_rows", "uptime_seconds"]
+
+SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
+# beyond this many wanted names one GET grows large (tooBig on small agents): walk instead
+_MAX_GET_NAMES = 16
+
+
+@dataclass
+class _IndexMap:
+    """Where each name sat in a device's table at the last walk."""
+
+    indexes: dict[str, tuple[str, ...]]
+    uptime: float | None
+    walked: float
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """The rows read: (index, name, value) in index order, the device uptime if read, the time taken."""
+
+    rows: list[tuple[str, str, SnmpValue]]
+    uptime: float | None
+    elapsed: float
+    cached: bool = False
+    empty: bool = False  # the value column had no row at all
+
+
+_maps: dict[tuple[str, int, str], _IndexMap] = {}
+# rows each column had at its last walk, so the next walk asks for just enough in one GETBULK
+_sizes: dict[tuple[str, int, str], int] = {}
+
+
+def forget_index_cache() -> None:
+    """Drop every cached name -> index map (the next read of each table walks it)."""
+    _maps.clear()
+    _sizes.clear()
+
+
+def uptime_seconds(values: dict[str, SnmpValue]) -> float | None:
+    """sysUpTime in seconds from a GET's values, or None when absent."""
+    uptime = values.get(SYS_UPTIME)
+    if uptime is None or not uptime.is_numeric:
+        return None
+    return int(uptime.value or 0) / 100.0
+
+
+def _index_key(index: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in index.split(".") if p.isdigit())
+
+
+async def _walk(target: Target, creds: Credentials, base: str, deadline: float) -> list[tuple[str, SnmpValue]]:
+    key = (target.host, target.port, base)
+    known = _sizes.get(key)
+    repetitions = min(max(known + 1, 2), 50) if known is not None else 25
+    rows, _ = await snmp_walk(target, creds, base, repetitions, deadline=deadline)
+    if len(_sizes) > 50_000:
+        _sizes.clear()
+    _sizes[key] = len(rows)
+    return rows
+
+
+async def read_rows(
+    target: Target,
+    creds: Credentials,
+    base: str,
+    names_oid: str | None,
+    wanted: Collection[str],
+    *,
+    deadline: float,
+    max_age: float,
+    with_uptime: bool = False,
+) -> TableRows:
+    """Read column `base` for the rows named in `wanted` (every row when empty), named by `names_oid`.
+
+    Args:
+        target: agent address and timeout.
+        creds: resolved credentials.
+        base: numeric OID of the value column.
+        names_oid: numeric OID of the name column (rows are then named by it), or None for bare indexes.
+        wanted: the names to read; empty reads every row (always a walk).
+        deadline: `loop.time()` by which everything must be done.
+        max_age: seconds a name -> index map is trusted before the table is walked again.
+        with_uptime: also read sysUpTime (always read when a map is used or built).
+
+    Returns:
+        The rows (only the wanted names when `wanted` is set; names absent from the table are absent).
+
+    Raises:
+        SnmpError: as the underlying requests do.
+    """
+    started = time.monotonic()
+    cacheable = names_oid is not None and 0 < len(wanted) <= _MAX_GET_NAMES
+    if cacheable and names_oid is not None:
+        key = (target.host, target.port, names_oid)
+        known = _maps.get(key)
+        if known is not None and started - known.walked < max_age and all(n in known.indexes for n in wanted):
+            rows, uptime = await _get_known(target, creds, base, names_oid, wanted, known, deadline)
+            if rows is not None:
+                return TableRows(rows, uptime, time.monotonic() - started, cached=True)
+            _maps.pop(key, None)
+    with_uptime = with_uptime or cacheable
+    value_rows, name_rows, uptime = await asyncio.gather(
+        _walk(target, creds, base, deadline),
+        _walk(target, creds, names_oid, deadline) if names_oid is not None else _nothing(),
+        _uptime(target, creds, deadline) if with_uptime else _nothing(),
+    )
+    if names_oid is None or name_rows is None:
+        rows = [(i, i, v) for i, v in value_rows]
+        if wanted:
+            rows = [row for row in rows if row[1] in wanted]
+        return TableRows(rows, uptime, time.monotonic() - started, empty=not value_rows)
+    names = {index: str(v.value) for index, v in name_rows if v.value is not None}
+    if cacheable and value_rows:
+        indexes: dict[str, list[str]] = {}
+        for index, _ in value_rows:
+            if index in names:
+                indexes.setdefault(names[index], []).append(index)
+        if len(_maps) > 50_000:
+            _maps.clear()
+        _maps[(target.host, target.port, names_oid)] = _IndexMap(
+            {name: tuple(found) for name, found in indexes.items()}, uptime, time.monotonic()
+        )
+    rows = [(index, names.get(index, index), value) for index, value in value_rows]
+    if wanted:
+        rows = [row for row in rows if row[1] in wanted]
+    return TableRows(rows, uptime, time.monotonic() - started, empty=not value_rows)
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def _uptime(target: Target, creds: Credentials, deadline: float) -> float | None:
+    values, _ = await snmp_get(target, creds, [SYS_UPTIME], deadline)
+    return uptime_seconds(values)
+
+
+async def _get_known(
+    target: Target,
+    creds: Credentials,
+    base: str,
+    names_oid: str,
+    wanted: Collection[str],
+    known: _IndexMap,
+    deadline: float,
+) -> tuple[list[tuple[str, str, SnmpValue]] | None, float | None]:
+    """GET the wanted rows at their known indexes; (None, None) when the map turns out to be stale."""
+    indexes = sorted({i for name in wanted for i in known.indexes[name]}, key=_index_key)
+    oids = [SYS_UPTIME, *(f"{base}.{i}" for i in indexes), *(f"{names_oid}.{i}" for i in indexes)]
+    try:
+        values, _ = await snmp_get(target, creds, oids, deadline)
+    except SnmpError as exc:
+        if exc.reason.startswith("agent ") and " answered " in exc.reason:
+            return None, None  # an error status (noSuchName from a v1-ish agent): walk to see
+        raise
+    uptime = uptime_seconds(values)
+    if uptime is not None and known.uptime is not None and uptime < known.uptime:
+        return None, None  # rebooted: interfaces may have been renumbered
+    expected = {i: name for name in wanted for i in known.indexes[name]}
+    rows: list[tuple[str, str, SnmpValue]] = []
+    for index in indexes:
+        name, value = values[f"{names_oid}.{index}"], values[f"{base}.{index}"]
+        if name.missing or value.missing or str(name.value) != expected[index]:
+            return None, None  # the interface was removed or renumbered
+        rows.append((index, expected[index], value))
+    known.uptime = uptime
+    return rows, uptime
