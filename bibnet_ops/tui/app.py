@@ -71,10 +71,11 @@ class DashboardApp(App[None]):
     COMMANDS: ClassVar[set[type[Provider] | Callable[[], type[Provider]]]] = {RegistryCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    paused: reactive[bool] = reactive(False, init=False)
-    refresh_interval: reactive[float] = reactive(2.0, init=False)
-    filter_text: reactive[str] = reactive("", init=False)
-    selected_site: reactive[str | None] = reactive(None, init=False)
+    # View state; repaint=False because watchers redraw exactly what depends on each (never the whole screen).
+    paused: reactive[bool] = reactive(False, init=False, repaint=False)
+    refresh_interval: reactive[float] = reactive(2.0, init=False, repaint=False)
+    filter_text: reactive[str] = reactive("", init=False, repaint=False)
+    selected_site: reactive[str | None] = reactive(None, init=False, repaint=False)
 
     def __init__(
         self,
@@ -116,8 +117,9 @@ class DashboardApp(App[None]):
     # Lifecycle.
 
     def on_mount(self) -> None:
-        self._apply_events()
         self.push_screen(OverviewScreen())
+        # Paint the first frame before applying the backlog of events, then catch up.
+        self.call_after_refresh(self.tick)
         self._timer = self.set_interval(self.refresh_interval, self.tick, name="refresh")
         self._install_signal_handlers()
         self.refresh_header()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -16,6 +17,8 @@ from bibnet_ops.tui.source import EventBuffer, PollHealth
 __all__ = ["EngineThread"]
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL = 0.001
 
 
 class EngineThread:
@@ -36,6 +39,9 @@ class EngineThread:
 
     def start(self) -> EngineThread:
         """Start polling in the background."""
+        # A busy engine thread holds the GIL for the whole switch interval (5 ms by default); a shorter one
+        # lets a key press reach the screen thread sooner when thousands of checks are being parsed.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread.start()
         self._started.wait(timeout=10)
         return self

@@ -23,6 +23,12 @@ class OverviewScreen(LiveScreen):
 
     SCOPE = "overview"
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._sites: list[Site] = []
+        self._stale: set[str] = set()
+        self._tiles_shown = False
+
     def compose(self) -> ComposeResult:
         dash = self.dash
         state = dash.state
@@ -40,8 +46,9 @@ class OverviewScreen(LiveScreen):
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False
-        self._show_sites(self.dash.visible_sites)
         tiles = len(self.dash.visible_sites) > TILES_ABOVE if self.dash.tiles is None else self.dash.tiles
+        self._tiles_shown = tiles
+        self._show_sites(self.dash.visible_sites)
         self._use_tiles(tiles)
         self.query_one("#feed", EventFeed).feed_changed(self.dash.state.feed_version)
 
@@ -66,13 +73,24 @@ class OverviewScreen(LiveScreen):
             self.query_one("#tiles", TileGrid).select_site(site_id)
 
     def _show_sites(self, sites: list[Site]) -> None:
+        self._sites = sites
         self.query_one("#map", NetworkMap).set_sites(sites)
-        self.query_one("#tree", SiteTree).set_sites(sites)
-        self.query_one("#tiles", TileGrid).set_sites(sites)
+        # Only the visible panel is rebuilt now; the hidden one when shown (a 2,000-node tree nobody looks at
+        # would cost the first frame).
+        shown = self.query_one("#tiles", TileGrid) if self._tiles_shown else self.query_one("#tree", SiteTree)
+        shown.set_sites(sites)
+        self._stale = {"tree", "tiles"} - {"tiles" if self._tiles_shown else "tree"}
         self.query_one("#map", NetworkMap).select(self.dash.selected_site)
 
     def _use_tiles(self, tiles: bool) -> None:
         tree, grid = self.query_one("#tree", SiteTree), self.query_one("#tiles", TileGrid)
+        self._tiles_shown = tiles
+        name = "tiles" if tiles else "tree"
+        if name in self._stale:
+            (grid if tiles else tree).set_sites(self._sites)
+            self._stale.discard(name)
+            if self.dash.selected_site:
+                (grid if tiles else tree).select_site(self.dash.selected_site)
         tree.display, grid.display = not tiles, tiles
         (grid if tiles else tree).focus()
 

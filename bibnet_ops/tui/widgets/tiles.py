@@ -117,7 +117,11 @@ class TileGrid(ScrollView, can_focus=True):
         old, self.cursor = self.cursor, index
         cols = self.columns
         self.sites_changed([self._ids[old], self._ids[index]] if old < len(self._ids) else [self._ids[index]])
-        self.scroll_to_region(Region(0, index // cols, 1, 1), animate=False)
+        row = index // cols
+        top = self.scroll_offset.y
+        if not top <= row < top + self.scrollable_content_region.height:
+            # Scrolling repaints the whole panel: do it only when the cursor leaves the view.
+            self.scroll_to_region(Region(0, row, 1, 1), animate=False)
         if announce:
             self.post_message(self.SiteHighlighted(self._ids[index]))
 
