@@ -13,7 +13,7 @@ from loopback_http import LoopbackServer, Request, reply
 from bibnet_ops.model import CheckSpec, CheckStatus, Thresholds
 from bibnet_ops.probes import run_probe
 from bibnet_ops.probes._httpclient import close_clients
-from bibnet_ops.probes.oaipmh import format_duration, parse_datestamp, probe
+from bibnet_ops.probes.oaipmh import forget_repositories, format_duration, parse_datestamp, probe
 
 # the provider's clock is deliberately far from ours: lag must come from the server's own responseDate
 SERVER_NOW = "2024-05-10T12:00:00Z"
@@ -73,6 +73,7 @@ class Provider:
     def __init__(self) -> None:
         self.queries: list[dict[str, str]] = []
         self.busy_hits = 0
+        self.live = list(STAMPS)  # the "live" scenario's records, honouring `from`
 
     async def __call__(self, request: Request, writer: asyncio.StreamWriter) -> None:
         scenario = request.path.strip("/").split("/")[0]
@@ -102,6 +103,11 @@ class Provider:
         elif scenario == "endless":
             n = int(query.get("resumptionToken", "0") or 0)
             await reply(writer, 200, headers_page(STAMPS[:2], str(n + 1)), xml)
+        elif scenario == "live":
+            since = query.get("from", "")
+            found = [stamp for stamp in self.live if stamp >= since]
+            page = headers_page(found, "") if found else error("noRecordsMatch", "No records match")
+            await reply(writer, 200, page, xml)
         elif scenario == "day":
             await reply(writer, 200, headers_page(["2024-05-08", "2024-05-09"], ""), xml)
         elif "resumptionToken" in query:
@@ -111,6 +117,11 @@ class Provider:
             await reply(writer, 200, headers_page(rest, token), xml)
         else:
             await reply(writer, 200, headers_page(STAMPS[:PAGE], str(PAGE)), xml)
+
+
+@pytest.fixture(autouse=True)
+def fresh_repositories() -> None:
+    forget_repositories()
 
 
 @pytest.fixture
@@ -180,6 +191,36 @@ async def test_lag_day_granularity(provider: Fixture) -> None:
     assert sample.status is CheckStatus.OK
     assert sample.value == 36 * 3600  # 2024-05-09 00:00 to 2024-05-10 12:00
     assert handler.queries[1] == {"verb": "ListIdentifiers", "metadataPrefix": "marcxml", "from": "2024-05-03"}
+
+
+async def test_lag_polls_reuse_identify_and_list_only_what_changed(provider: Fixture) -> None:
+    srv, handler = provider
+    lag = check(srv.url, "/live", mode="lag")
+    first = await probe(lag)
+    assert first.value == 2.5 * 3600
+    assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers"]
+    handler.queries.clear()
+    handler.live.append("2024-05-10T11:00:00Z")
+    second = await probe(lag)
+    assert second.value == 3600
+    # no Identify, and only records from the newest already seen on
+    assert handler.queries == [{"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "from": "2024-05-10T09:30:00Z"}]
+    handler.queries.clear()
+    handler.live = STAMPS[:3]  # the newest records were deleted: nothing from there on, so the whole window
+    third = await probe(lag)
+    assert third.value == 5 * 86400 + 3600  # 2024-05-05T11:00 to 2024-05-10T12:00 (server clock)
+    assert [q.get("from") for q in handler.queries] == ["2024-05-10T11:00:00Z", "2024-04-10T12:00:00Z"]
+    assert third.values["pages"] == 1  # pages that listed records
+
+
+async def test_identify_is_asked_again_after_a_failure(provider: Fixture) -> None:
+    srv, handler = provider
+    bad = check(srv.url, "/bad", mode="lag")
+    for _ in range(2):
+        handler.queries.clear()
+        sample = await probe(bad)
+        assert sample.status is CheckStatus.CRITICAL
+        assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers"]
 
 
 async def test_lag_stops_after_max_pages(provider: Fixture) -> None:

@@ -10,6 +10,11 @@ transport options `verify_tls`, `ca_file`, `headers`, `max_body` (4 MiB) shared 
   ago, following at most `max_pages` resumption tokens; the metric is the sync lag in seconds, i.e.
   the reply's own responseDate minus the newest header datestamp (both server time, so no clock skew).
   `noRecordsMatch` means nothing changed in the window: the value is then the window itself.
+  Identify's granularity and clock offset are kept per repository URL for `IDENTIFY_MAX_AGE` seconds
+  (any Identify, from either mode, refreshes them; any failure forgets them), and each check
+  remembers the newest datestamp it saw: the next poll lists only from that datestamp on (usually one
+  short page), and falls back to the whole window when that finds nothing (records deleted, clock
+  reset). Every record at or after the remembered datestamp is listed, so the newest is the same.
 
 OAI-PMH errors (HTTP 200 with `<error code="...">`) are CRITICAL and quoted verbatim. A 503 with
 Retry-After is retried once when the wait fits in the timeout. XML is parsed only with defusedxml:
@@ -41,13 +46,47 @@ from bibnet_ops.probes._common import (
 from bibnet_ops.probes._httpclient import FetchError, FetchResult, fetch
 from bibnet_ops.probes.http import build_url
 
-__all__ = ["DEFAULT_PATH", "OAI_NS", "format_duration", "parse_datestamp", "probe"]
+__all__ = [
+    "DEFAULT_PATH",
+    "IDENTIFY_MAX_AGE",
+    "OAI_NS",
+    "forget_repositories",
+    "format_duration",
+    "parse_datestamp",
+    "probe",
+]
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 DEFAULT_PATH = "/cgi-bin/koha/oai.pl"
 _NS = "{" + OAI_NS + "}"
 _DAY_GRANULARITY = "YYYY-MM-DD"
 _SECOND_GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
+IDENTIFY_MAX_AGE = 3600.0
+"""Seconds a repository's Identify (granularity, clock offset) is reused by lag polls."""
+
+
+@dataclass(frozen=True)
+class _Identity:
+    granularity: str
+    offset: float  # server clock minus ours, seconds
+    until: float  # monotonic expiry
+
+
+_identities: dict[str, _Identity] = {}
+_newest: dict[str, float] = {}
+
+
+def forget_repositories() -> None:
+    """Drop every remembered Identify and newest datestamp (the next polls start afresh)."""
+    _identities.clear()
+    _newest.clear()
+
+
+def _remember(url: str, info: dict[str, str], response_date: float | None) -> None:
+    if len(_identities) > 50_000:
+        _identities.clear()
+    offset = response_date - time.time() if response_date is not None else 0.0
+    _identities[url] = _Identity(info["granularity"], offset, time.monotonic() + IDENTIFY_MAX_AGE)
 
 
 class _Failure(Exception):
@@ -97,14 +136,21 @@ async def probe(check: CheckSpec) -> Sample:
     except ParamError as exc:
         return make_sample(check, CheckStatus.UNKNOWN, f"bad check configuration: {exc}")
     try:
+        known = _identities.get(ctx.url) if mode == "lag" else None
+        if known is not None and known.until > time.monotonic():
+            return await _lag_sample(ctx, known.granularity, time.time() + known.offset)
         identify = await _call(ctx, {"verb": "Identify"})
         info = _identify_info(identify.root)
+        _remember(ctx.url, info, identify.response_date)
         if mode == "identify":
             return _identify_sample(ctx, info)
-        return await _lag_sample(ctx, info, identify.response_date)
+        return await _lag_sample(ctx, info["granularity"], identify.response_date)
     except _Failure as failure:
+        _identities.pop(ctx.url, None)
+        _newest.pop(check.id, None)
         return make_sample(check, failure.status, failure.reason, latency=ctx.latency or None)
     except _NoRecords:
+        _identities.pop(ctx.url, None)
         return make_sample(check, CheckStatus.CRITICAL, "OAI-PMH error noRecordsMatch in reply to Identify")
 
 
@@ -282,7 +328,7 @@ def _identify_sample(ctx: _Context, info: dict[str, str]) -> Sample:
     return make_sample(ctx.check, status, reason, value=ctx.latency, values=values, latency=ctx.latency)
 
 
-async def _lag_sample(ctx: _Context, info: dict[str, str], server_now: float | None) -> Sample:
+async def _lag_sample(ctx: _Context, granularity: str, server_now: float | None) -> Sample:
     p = ctx.check.params
     try:
         window_days = param_int(p, "window_days", 30, minimum=1)
@@ -290,51 +336,83 @@ async def _lag_sample(ctx: _Context, info: dict[str, str], server_now: float | N
         prefix = param_str(p, "metadata_prefix", "oai_dc") or "oai_dc"
     except ParamError as exc:
         raise _Failure(CheckStatus.UNKNOWN, f"bad check configuration: {exc}") from None
-    granularity = info["granularity"] if info["granularity"] == _SECOND_GRANULARITY else _DAY_GRANULARITY
+    granularity = granularity if granularity == _SECOND_GRANULARITY else _DAY_GRANULARITY
     window = window_days * 86400.0
     since = (server_now if server_now is not None else time.time()) - window
-    query = {"verb": "ListIdentifiers", "metadataPrefix": prefix, "from": _format_datestamp(since, granularity)}
-    newest: float | None = None
-    reply_date: float | None = None
-    pages = 0
-    token = ""
-    try:
-        while pages < max_pages:
-            reply = await _call(ctx, query)
-            pages += 1
-            reply_date = reply.response_date or reply_date
-            listing = reply.root.find(_NS + "ListIdentifiers")
-            if listing is None:
-                raise _Failure(CheckStatus.CRITICAL, "OAI-PMH reply has no <ListIdentifiers> element")
-            for header in listing.findall(_NS + "header"):
-                stamp = parse_datestamp(_text(header, "datestamp"))
-                if stamp is not None and (newest is None or stamp > newest):
-                    newest = stamp
-            token = _text(listing, "resumptionToken")
-            if not token:
-                break
-            query = {"verb": "ListIdentifiers", "resumptionToken": token}
-    except _NoRecords:
-        if newest is None:
-            values = {"window_s": window}
-            status, judged = judge_metric(ctx.check.thresholds, window, "lag at least", "s")
-            reason = f"no record changed in the last {window_days} days"
-            if status is not CheckStatus.OK:
-                reason += f" ({judged})"
-            return make_sample(ctx.check, status, reason, value=window, values=values, latency=ctx.latency)
+    listing = _Listing()
+    remembered = _newest.get(ctx.check.id)
+    if remembered is not None and remembered > since:
+        await _list_from(ctx, listing, remembered, granularity, prefix, max_pages)
+    if listing.newest is None:
+        await _list_from(ctx, listing, since, granularity, prefix, max_pages)
+    newest, reply_date, pages = listing.newest, listing.reply_date, listing.pages
+    if newest is None and listing.no_records:
+        _newest.pop(ctx.check.id, None)
+        values = {"window_s": window}
+        status, judged = judge_metric(ctx.check.thresholds, window, "lag at least", "s")
+        reason = f"no record changed in the last {window_days} days"
+        if status is not CheckStatus.OK:
+            reason += f" ({judged})"
+        return make_sample(ctx.check, status, reason, value=window, values=values, latency=ctx.latency)
     if newest is None:
         raise _Failure(CheckStatus.UNKNOWN, "ListIdentifiers reply has no readable datestamp")
     if reply_date is None:
         raise _Failure(CheckStatus.UNKNOWN, "OAI-PMH reply has no readable responseDate")
+    if len(_newest) > 50_000:
+        _newest.clear()
+    _newest[ctx.check.id] = newest
     lag = max(reply_date - newest, 0.0)
     values = {"newest_datestamp": newest, "pages": float(pages)}
     status, judged = judge_metric(ctx.check.thresholds, lag, "lag", "s")
     reason = f"newest record changed {format_duration(lag)} ago ({_format_datestamp(newest, granularity)})"
     if status is not CheckStatus.OK:
         reason += f", {judged}"
-    if token and pages >= max_pages:
-        reason += f" (stopped after {pages} pages)"
+    if listing.stopped:
+        reason += f" (stopped after {listing.last_pages} pages)"
     return make_sample(ctx.check, status, reason, value=lag, values=values, latency=ctx.latency)
+
+
+@dataclass
+class _Listing:
+    """What the ListIdentifiers requests of one poll found."""
+
+    newest: float | None = None
+    reply_date: float | None = None
+    pages: int = 0
+    last_pages: int = 0
+    stopped: bool = False
+    no_records: bool = False
+
+
+async def _list_from(
+    ctx: _Context, listing: _Listing, since: float, granularity: str, prefix: str, max_pages: int
+) -> None:
+    """List identifiers changed since `since` (at most `max_pages` pages) into `listing`."""
+    query = {"verb": "ListIdentifiers", "metadataPrefix": prefix, "from": _format_datestamp(since, granularity)}
+    pages = 0
+    token = ""
+    listing.no_records = False
+    try:
+        while pages < max_pages:
+            reply = await _call(ctx, query)
+            pages += 1
+            listing.reply_date = reply.response_date or listing.reply_date
+            node = reply.root.find(_NS + "ListIdentifiers")
+            if node is None:
+                raise _Failure(CheckStatus.CRITICAL, "OAI-PMH reply has no <ListIdentifiers> element")
+            for header in node.iterfind(_NS + "header"):
+                stamp = parse_datestamp(_text(header, "datestamp"))
+                if stamp is not None and (listing.newest is None or stamp > listing.newest):
+                    listing.newest = stamp
+            token = _text(node, "resumptionToken")
+            if not token:
+                break
+            query = {"verb": "ListIdentifiers", "resumptionToken": token}
+    except _NoRecords:
+        listing.no_records = True
+    listing.pages += pages
+    listing.last_pages = pages
+    listing.stopped = bool(token) and pages >= max_pages
 
 
 def _retry_after(value: str) -> float | None:
