@@ -8,10 +8,15 @@ counted), waits for its "ready:" line, then in this process measures:
 2. SNMP GET checks (modes get/rate) through the engine and a bare loop of pysnmp GETs;
 3. every remote check (HTTP, OAI-PMH, SNMP) at the target rate: checks/s achieved, CPU share of one
    core, scheduling lag p50/p99, timeouts;
+4. each probe kind alone (OAI-PMH identify and lag, SNMP get/rate, walk, walk_rate) at `--kind-rate`;
+5. the realistic mix: every remote check at its template's own interval, the intervals scaled so that
+   the simulated sites generate the checks/min of a `--network-sites` network (and the SNMP walk's
+   interface-index cache ages on the same scaled clock);
 
 and prints CPU seconds per 1,000 checks, the engine/baseline ratios and peak RSS.
 
     .venv/bin/python benchmarks/poll.py [--sites 100] [--rate 20000] [--seconds 20] [--concurrency 200]
+                                        [--phases http,snmp,engine,all,kinds,mix] [--network-sites 2000]
 """
 
 from __future__ import annotations
@@ -102,6 +107,23 @@ def start_sim(sites: int, directory: Path) -> subprocess.Popen[str]:
     raise SystemExit("the simulator did not become ready")
 
 
+def at_network_scale(checks: list[CheckSpec], sites: int, network_sites: int) -> tuple[list[CheckSpec], float]:
+    """The checks at their own intervals, shortened so `sites` sites poll as often as `network_sites` do."""
+    scale = sites / network_sites
+    return [dataclasses.replace(c, interval=c.interval * scale, retry_interval=c.retry_interval * scale)
+            for c in checks], scale
+
+
+def kind_of(check: CheckSpec) -> str:
+    """The probe kind and mode a per-kind phase groups checks by."""
+    mode = str(check.params.get("mode", "get"))
+    if check.probe == "snmp":
+        return "snmp get/rate" if mode in ("get", "rate") else f"snmp {mode}"
+    if check.probe == "oaipmh":
+        return f"oaipmh {mode}"
+    return check.probe
+
+
 def paced(checks: list[CheckSpec], per_minute: float) -> list[CheckSpec]:
     """The checks with one common interval so that together they run `per_minute` polls a minute."""
     interval = len(checks) * 60.0 / per_minute
@@ -111,8 +133,9 @@ def paced(checks: list[CheckSpec], per_minute: float) -> list[CheckSpec]:
 async def run_engine(name: str, inventory: Inventory, checks: list[CheckSpec], seconds: float, warmup: float,
                      concurrency: int, per_site: int) -> Phase:
     """Run the engine on `checks`; measure CPU and completed polls after a warm-up."""
+    # each check's first poll falls anywhere in its own interval, as in a collector that has run a while
     engine = Engine(inventory, checks, concurrency=concurrency, per_site_concurrency=per_site,
-                    first_spread=checks[0].interval if checks else 1.0, seed=1)
+                    first_spread=max((c.interval for c in checks), default=1.0), seed=1)
     failures = {"n": 0}
 
     reasons: Counter[str] = Counter()
@@ -262,37 +285,68 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+PHASES = ("http", "snmp", "engine", "all", "kinds", "mix")
+
+
 async def main_async(args: argparse.Namespace, inventory: Inventory) -> list[tuple[str, str]]:
     remote = [c for c in inventory.checks if c.probe != "host"]
     http_checks = [c for c in remote if c.probe == "http" and not c.params.get("tls_expiry")]
     snmp_checks = [c for c in remote if c.probe == "snmp" and c.params.get("mode", "get") in ("get", "rate")]
     per_site = int(inventory.settings.get("collector", {}).get("per_site_concurrency") or 4)
     conc = args.concurrency
+    wanted = set(args.phases.split(","))
     out: list[tuple[str, str]] = []
     phases: dict[str, Phase] = {}
     run: Callable[..., Awaitable[Phase]]
 
     print(f"{len(inventory.sites)} sites, {len(remote)} remote checks "
           f"({len(http_checks)} http, {len(snmp_checks)} snmp get/rate)", flush=True)
-    for shared in (False, True):
-        label = "shared client" if shared else "client per site"
-        use_shared_http_client(shared, conc)
-        run = run_engine
-        phases[f"http engine {label}"] = p = await run(
-            f"http engine {label}", inventory, paced(http_checks, args.rate), args.seconds, args.warmup, conc,
-            per_site)
-        phases[f"http bare {label}"] = await bare_http(f"http bare {label}", http_checks, max(p.checks, 2000),
-                                                       conc, args.rate, shared)
-    use_shared_http_client(False, conc)
-    phases["snmp engine"] = p = await run_engine("snmp engine", inventory, paced(snmp_checks, args.rate),
-                                                 args.seconds, args.warmup, conc, per_site)
-    phases["snmp bare"] = await bare_snmp("snmp bare", snmp_checks, max(p.checks, 2000), conc, args.rate)
-    probes._cache["noop"] = noop_probe
-    phases["engine alone (no-op probe)"] = await run_engine(
-        "engine alone (no-op probe)", inventory, paced([dataclasses.replace(c, probe="noop") for c in remote],
-                                                       args.rate), args.seconds, args.warmup, conc, per_site)
-    phases["all remote checks"] = await run_engine("all remote checks", inventory, paced(remote, args.rate),
-                                                   args.seconds, args.warmup, conc, per_site)
+    if "http" in wanted:
+        for shared in (False, True):
+            label = "shared client" if shared else "client per site"
+            use_shared_http_client(shared, conc)
+            run = run_engine
+            phases[f"http engine {label}"] = p = await run(
+                f"http engine {label}", inventory, paced(http_checks, args.rate), args.seconds, args.warmup, conc,
+                per_site)
+            phases[f"http bare {label}"] = await bare_http(f"http bare {label}", http_checks,
+                                                           max(p.checks, 2000), conc, args.rate, shared)
+        use_shared_http_client(False, conc)
+    if "snmp" in wanted:
+        phases["snmp engine"] = p = await run_engine("snmp engine", inventory, paced(snmp_checks, args.rate),
+                                                     args.seconds, args.warmup, conc, per_site)
+        phases["snmp bare"] = await bare_snmp("snmp bare", snmp_checks, max(p.checks, 2000), conc, args.rate)
+    if "engine" in wanted:
+        probes._cache["noop"] = noop_probe
+        phases["engine alone (no-op probe)"] = await run_engine(
+            "engine alone (no-op probe)", inventory,
+            paced([dataclasses.replace(c, probe="noop") for c in remote], args.rate), args.seconds, args.warmup,
+            conc, per_site)
+    if "all" in wanted:
+        phases["all remote checks"] = await run_engine("all remote checks", inventory, paced(remote, args.rate),
+                                                       args.seconds, args.warmup, conc, per_site)
+    if "kinds" in wanted:
+        by_kind: dict[str, list[CheckSpec]] = {}
+        for c in remote:
+            by_kind.setdefault(kind_of(c), []).append(c)
+        for kind in ("oaipmh identify", "oaipmh lag", "snmp get/rate", "snmp walk", "snmp walk_rate"):
+            if by_kind.get(kind):
+                snmp_probe.forget_index_cache()
+                phases[f"{kind} alone"] = await run_engine(
+                    f"{kind} alone", inventory, paced(by_kind[kind], args.kind_rate), args.seconds, args.warmup,
+                    conc, per_site)
+    if "mix" in wanted:
+        mix, scale = at_network_scale(remote, len(inventory.sites), args.network_sites)
+        per_minute = sum(60.0 / c.interval for c in mix)
+        name = f"realistic mix ({args.network_sites} sites)"
+        print(f"{name}: {per_minute:.0f} checks/min due at the templates' intervals", flush=True)
+        snmp_probe.forget_index_cache()
+        saved_age = snmp_probe.INDEX_MAX_AGE
+        snmp_probe.INDEX_MAX_AGE = saved_age * scale
+        try:
+            phases[name] = await run_engine(name, inventory, mix, args.seconds, args.warmup, conc, per_site)
+        finally:
+            snmp_probe.INDEX_MAX_AGE = saved_age
     for name, phase in phases.items():
         h = phase.health
         lag = f"lag p50 {h.lag_p50 * 1000:.0f} ms p99 {h.lag_p99 * 1000:.0f} ms, " if h else ""
@@ -305,15 +359,19 @@ async def main_async(args: argparse.Namespace, inventory: Inventory) -> list[tup
         if phase.note:
             print(f"{'':<32} {phase.note}", flush=True)
         out.append((name, line))
+    summary: list[tuple[str, str]] = []
     for label in ("client per site", "shared client"):
-        ratio = phases[f"http engine {label}"].cpu_per_1000 / phases[f"http bare {label}"].cpu_per_1000
-        out.append((f"http engine/bare ({label})", f"{ratio:.2f}x"))
-    ratio = phases["snmp engine"].cpu_per_1000 / phases["snmp bare"].cpu_per_1000
-    out.append(("snmp engine/bare", f"{ratio:.2f}x"))
-    out.append(("peak RSS", f"{rss_mb():.0f} MB"))
-    for name, value in out[-4:]:
+        if f"http engine {label}" in phases:
+            ratio = phases[f"http engine {label}"].cpu_per_1000 / phases[f"http bare {label}"].cpu_per_1000
+            summary.append((f"http engine/bare ({label})", f"{ratio:.2f}x"))
+    if "snmp engine" in phases:
+        ratio = phases["snmp engine"].cpu_per_1000 / phases["snmp bare"].cpu_per_1000
+        summary.append(("snmp engine/bare", f"{ratio:.2f}x"))
+    summary.append(("peak RSS", f"{rss_mb():.0f} MB"))
+    summary.append(("load average (1, 5, 15 min)", " ".join(f"{x:.2f}" for x in psutil.getloadavg())))
+    for name, value in summary:
         print(f"{name:<32} {value}")
-    return out
+    return out + summary
 
 
 def main() -> None:
@@ -323,7 +381,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20, help="measured seconds per phase")
     parser.add_argument("--warmup", type=float, default=4)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
+    parser.add_argument("--kind-rate", type=float, default=3000, help="checks per minute of each per-kind phase")
+    parser.add_argument("--network-sites", type=int, default=2000,
+                        help="network size the realistic-mix phase reproduces (default 2000)")
     args = parser.parse_args()
+    unknown = set(args.phases.split(",")) - set(PHASES)
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(sorted(unknown))} (choose from {', '.join(PHASES)})")
     with tempfile.TemporaryDirectory(prefix="bibnet-bench-") as tmp:
         global SIM
         sim = start_sim(args.sites, Path(tmp) / "config")
