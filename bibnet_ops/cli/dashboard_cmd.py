@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 from typing import Any
 
 from bibnet_ops.inventory import Inventory
@@ -24,6 +26,10 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
                         help="colours; ansi-* follow the terminal's palette; NO_COLOR is honoured (default: default)")
     parser.add_argument("--refresh", type=float, default=2.0, metavar="SECONDS",
                         help="seconds between screen updates; +/- change it live (default: 2)")
+    parser.add_argument("--store", metavar="PATH",
+                        help="history database (default: [collector] store, else the user data directory)")
+    parser.add_argument("--read-only", action="store_true",
+                        help="everything visible, nothing changeable (also [dashboard] read_only = true)")
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--tiles", dest="tiles", action="store_true", default=None,
                       help="start with the site tile grid (default above 200 sites)")
@@ -47,19 +53,28 @@ def _run(args: argparse.Namespace) -> int:
     return run_dashboard(inventory_or_exit(args), args)
 
 
-def run_dashboard(inventory: Inventory, args: argparse.Namespace, first_spread: float = 60.0) -> int:
-    """Start the engine in a background thread, run the dashboard in the foreground, stop both on exit.
+def run_dashboard(
+    inventory: Inventory, args: argparse.Namespace, first_spread: float = 60.0, store: Path | None = None
+) -> int:
+    """Start the collector (engine, history, alerting) in a background thread, run the dashboard, stop both.
 
     Args:
         inventory: what to poll and show.
         args: the display options (see `add_display_options`).
         first_spread: seconds over which the engine spreads its first polls.
+        store: history database; default `--store`, else the configured one.
     """
-    from bibnet_ops.engine import Engine
+    from bibnet_ops.collector import Collector
+    from bibnet_ops.store import StoreError
     from bibnet_ops.tui.app import DashboardApp
     from bibnet_ops.tui.runner import EngineThread
 
-    engine = EngineThread(Engine(inventory, first_spread=first_spread)).start()
+    try:
+        collector = Collector(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
+    except StoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    engine = EngineThread(collector).start()
     try:
         app = DashboardApp(
             inventory,

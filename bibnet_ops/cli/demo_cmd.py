@@ -134,6 +134,6 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"bibnet-ops demo: the simulator wrote an invalid inventory: {err}", file=sys.stderr)
                 return 1
             # A demo should come alive within seconds, not after a full polling interval.
-            return run_dashboard(inventory, args, first_spread=10.0)
+            return run_dashboard(inventory, args, first_spread=10.0, store=Path(tmp) / "history.db")
         finally:
             sim.stop()
