@@ -42,6 +42,7 @@ __all__ = [
     "SnmpValue",
     "Target",
     "close_session",
+    "open_session",
     "snmp_get",
     "snmp_walk",
 ]
@@ -271,6 +272,11 @@ async def _get_session() -> _Session:
     return session
 
 
+async def open_session() -> None:
+    """Create the running loop's SNMP engine now, so its start-up cost is not charged to a check's timeout."""
+    await _get_session()
+
+
 def close_session(session: _Session | None = None) -> None:
     """Close the SNMP engine (of the given session, or the current one) and forget its targets.
 
@@ -389,9 +395,9 @@ async def _open(target: Target, deadline: float | None) -> tuple[_Session, UdpTr
         cached = session.targets.get((target.host, target.port, target.timeout))
         if cached is not None:
             return session, cached
+    session = await _get_session()  # local work only: creating the engine is not the device's time
     try:
         async with asyncio.timeout_at(deadline):
-            session = await _get_session()
             return session, await _target(session, target)
     except TimeoutError:
         raise SnmpError(f"could not open SNMP transport to {target.label} within {target.timeout:.1f} s") from None

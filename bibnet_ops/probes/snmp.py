@@ -40,6 +40,7 @@ from bibnet_ops.probes._snmp_session import (
     SnmpValue,
     Target,
     close_session,
+    open_session,
     snmp_get,
 )
 from bibnet_ops.probes._snmp_table import forget_index_cache, read_rows
@@ -491,10 +492,11 @@ async def probe(check: CheckSpec) -> Sample:
         creds = _credentials(check)
     except _ConfigError as exc:
         return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
-    # every request of the check shares one deadline, so a walk or a v3 discovery cannot overrun
-    deadline = asyncio.get_running_loop().time() + target.timeout
     try:
-        # each request ends itself at the deadline with a precise reason; the engine's guard catches the rest
+        await open_session()
+        # every request of the check shares one deadline, so a walk or a v3 discovery cannot overrun;
+        # each request ends itself at the deadline with a precise reason, the engine's guard catches the rest
+        deadline = asyncio.get_running_loop().time() + target.timeout
         return await run(check, target, creds, deadline)
     except _ConfigError as exc:
         return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
