@@ -129,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(sample_json(check, sample), ensure_ascii=False))
     else:
         width = shutil.get_terminal_size((80, 24)).columns
-        for line in format_table(checks, samples, width=max(60, width)):
+        lines = format_table(checks, samples, width=max(60, width))
+        for line in lines:
             print(line)
+        # the reason column is narrow at 80 columns: problems get their whole reason below the table
+        cut = [(c, s) for c, s, line in zip(checks, samples, lines[1:], strict=False)
+               if s.status is not CheckStatus.OK and line.endswith("…")]
+        if cut:
+            print()
+            for check, sample in cut:
+                print(f"{check.id}: {sample.reason}")
     return worst_exit(samples)
