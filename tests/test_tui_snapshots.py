@@ -6,12 +6,15 @@ Update with `pytest tests/test_tui_snapshots.py --snapshot-update` after a delib
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host
+from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host, write_history
 
 from bibnet_ops.tui.app import DashboardApp
+from bibnet_ops.tui.screens.report import ReportScreen
 
 
 def _app(lang: str = "en", **kwargs: Any) -> DashboardApp:
@@ -57,6 +60,21 @@ def test_overview_french_tiles_high_contrast(snap_compare: Any, monkeypatch: pyt
     monkeypatch.delenv("NO_COLOR", raising=False)
     app = _app(lang="fr", tiles=True, theme="high-contrast")
     assert snap_compare(app, terminal_size=(80, 24), run_before=_select_oran)
+
+
+def test_report_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.chdir("/")  # the export directory shown is the current one
+    app = _app(store_path=write_history(tmp_path / "history.db"))
+
+    async def computed(pilot: Any) -> None:
+        await pilot.press("R")
+        async with asyncio.timeout(20):
+            while not (isinstance(app.screen, ReportScreen) and app.screen.outcome is not None):
+                await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=computed)
 
 
 def test_help_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -118,3 +118,39 @@ def frozen_host() -> tuple[float, float]:
 
 def frozen_clock() -> float:
     return FROZEN_NOW
+
+
+DAY = 86400.0
+
+
+def history_events() -> list[object]:
+    """Two days of history before the fixed picture: all sites UP, an old Constantine outage, older latencies."""
+    start = FROZEN_NOW - 2 * DAY
+    events: list[object] = [SiteStatusChange(sid, start, SiteStatus.UP, SiteStatus.UP) for sid, *_ in _SITES]
+    down, up = FROZEN_NOW - 30 * 3600, FROZEN_NOW - 29.5 * 3600
+    events += [
+        StateChange("bplp-25/catalogue/opac", "bplp-25", down, CheckStatus.OK, CheckStatus.CRITICAL, True, "HTTP 503"),
+        SiteStatusChange("bplp-25", down, SiteStatus.UP, SiteStatus.DOWN, "catalogue HTTP 503"),
+        StateChange("bplp-25/catalogue/opac", "bplp-25", up, CheckStatus.CRITICAL, CheckStatus.OK, True, "HTTP 200"),
+        SiteStatusChange("bplp-25", up, SiteStatus.DOWN, SiteStatus.UP, "recovered"),
+    ]
+    # Slower replies before the dashboard's own hour: only the store knows them.
+    for i in range(6):
+        t = FROZEN_NOW - 100 * 60 + i * 300
+        events.append(Sample("bplp-25/catalogue/opac", CheckStatus.OK, "", 0.2, latency=0.2, time=t))
+    return [*events, *fixed_events()]
+
+
+def write_history(path: Path, inventory: Inventory | None = None) -> Path:
+    """A real history store, written by the real StoreWriter: a collector ran for the two days up to FROZEN_NOW."""
+    from bibnet_ops.store import StoreWriter, check_infos
+
+    inv = inventory or fixed_inventory()
+    clock = [FROZEN_NOW - 2 * DAY]
+    writer = StoreWriter(path, checks=check_infos(inv.checks), timezone=inv.timezone, clock=lambda: clock[0]).start()
+    for event in history_events():
+        writer.handle(event)  # type: ignore[arg-type]
+    writer.flush()
+    clock[0] = FROZEN_NOW
+    writer.close()
+    return path

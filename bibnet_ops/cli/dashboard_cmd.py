@@ -84,6 +84,7 @@ def run_dashboard(
             theme=args.theme,
             refresh=max(0.2, args.refresh),
             tiles=args.tiles,
+            store_path=collector.store_path,
         )
         app.run()
         return int(app.return_code or 0)

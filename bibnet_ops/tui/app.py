@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -34,6 +35,7 @@ from bibnet_ops.tui.keys import with_scope
 from bibnet_ops.tui.netstate import NetworkState
 from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.screens.base import LiveScreen
+from bibnet_ops.tui.screens.report import ReportScreen
 from bibnet_ops.tui.source import EventSource
 from bibnet_ops.tui.themes import HIGH_CONTRAST, THEMES, theme_name
 
@@ -65,6 +67,7 @@ class DashboardApp(App[None]):
         state: a prepared network state (default: an empty one for `inventory`).
         tiles: force the tile grid (True) or the tree (False); None picks by network size.
         on_exit: called once when the app stops, before the process moves on (e.g. to stop the engine).
+        store_path: the history store the site screen and the report screen read (None: no history).
     """
 
     CSS_PATH = "dashboard.tcss"
@@ -90,6 +93,7 @@ class DashboardApp(App[None]):
         host: Callable[[], tuple[float, float] | None] | None = psutil_host,
         state: NetworkState | None = None,
         tiles: bool | None = None,
+        store_path: Path | None = None,
     ) -> None:
         use_language(lang or detect_language())
         super().__init__()
@@ -102,6 +106,7 @@ class DashboardApp(App[None]):
         self.now = clock
         self._host = host
         self.tiles = tiles
+        self.store_path = store_path
         self.title = tr("app.title")
         self._wilayas = load_wilaya_names(inventory.root if inventory.root else None)
         self._filter = SiteFilter.parse("")
@@ -307,6 +312,10 @@ class DashboardApp(App[None]):
     def action_problems(self) -> None:
         if not isinstance(self.screen, ProblemsScreen):
             self.push_screen(ProblemsScreen())
+
+    def action_reports(self) -> None:
+        if not isinstance(self.screen, ReportScreen):
+            self.push_screen(ReportScreen())
 
     def action_overview(self) -> None:
         while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):

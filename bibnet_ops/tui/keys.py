@@ -35,7 +35,7 @@ class KeySpec:
         return tr(self.label)
 
 
-SCOPES = ("app", "overview", "problems", "detail", "nav")
+SCOPES = ("app", "overview", "problems", "detail", "report", "nav")
 
 REGISTRY: tuple[KeySpec, ...] = (
     # Everywhere (App bindings).
@@ -50,6 +50,7 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("problems", "exclamation_mark,2", "problems", "key.problems", "app"),
     KeySpec("overview", "1,f2", "overview", "key.overview", "app", show=False),
     KeySpec("theme", "T,f6", "next_theme", "key.theme", "app", show=False),
+    KeySpec("reports", "R,3", "reports", "key.reports", "app", show=False),
     # Network overview.
     KeySpec("filter", "slash,f", "filter", "key.filter", "overview"),
     KeySpec("clear_filter", "escape,backspace", "clear_filter", "key.clear_filter", "overview", show=False),
@@ -64,6 +65,10 @@ REGISTRY: tuple[KeySpec, ...] = (
     # Site detail.
     KeySpec("detail_back", "escape,backspace", "back", "key.back", "detail"),
     KeySpec("detail_refresh", "r,f5", "refresh_now", "key.refresh_now", "detail"),
+    # Reports.
+    KeySpec("report_back", "escape,backspace", "back", "key.back", "report"),
+    KeySpec("report_compute", "r,f5", "refresh_now", "key.report_compute", "report"),
+    KeySpec("report_export", "e,f4", "export", "key.export", "report"),
     # Moving in lists, trees, tables and tile grids (vi keys beside the arrows).
     KeySpec("down", "down,j", "cursor_down", "key.cursor_down", "nav", show=False, palette=False),
     KeySpec("up", "up,k", "cursor_up", "key.cursor_up", "nav", show=False, palette=False),

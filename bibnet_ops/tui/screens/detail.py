@@ -1,16 +1,33 @@
-"""Site detail: devices and checks, latency and pages/h sparklines, sync lag, parent, children, events."""
+"""Site detail: devices and checks, latency and pages/h sparklines, sync lag, parent, children, events.
+
+With a history store, a thread worker reads the site's stored sparklines, events and 24 h / 30 day uptime
+when the screen opens and every minute after; the live samples extend what it read.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import Footer, Label, Sparkline, Static
 
+from bibnet_ops.inventory import Inventory
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.fmt import age, clock_time, short_site_name, value_with_unit
+from bibnet_ops.tui.history import (
+    SiteHistory,
+    SparkHistory,
+    event_time,
+    load_site_history,
+    merge_events,
+    uptime_line,
+)
 from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
-from bibnet_ops.tui.netstate import CheckView
+from bibnet_ops.tui.netstate import CheckView, FeedEntry
 from bibnet_ops.tui.screens.base import LiveScreen
 from bibnet_ops.tui.status import CHECK_GLYPH, CHECK_STYLE, PENDING_GLYPH, SITE_GLYPH, SITE_STYLE
 from bibnet_ops.tui.widgets import NavTable, StatusHeader
@@ -27,16 +44,28 @@ class SiteDetailScreen(LiveScreen):
 
     SCOPE = "detail"
     COMPONENT_CLASSES = STATUS_COMPONENTS
+    # Seconds between reads of the site's history while the screen is open.
+    HISTORY_REFRESH = 60.0
+
+    class HistoryLoaded(Message):
+        """The site's history, read from the store by the worker."""
+
+        def __init__(self, history: SiteHistory) -> None:
+            super().__init__()
+            self.history = history
 
     def __init__(self, site_id: str) -> None:
         super().__init__()
         self.site_id = site_id
         self._styles = StyleCache(self)
         self._check_ids: list[str] = []
+        self.history: SiteHistory | None = None
+        self._sparks = SparkHistory()
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
         yield Static(id="site-info")
+        yield Static(id="site-uptime")
         yield NavTable(id="checks", cursor_type="row", zebra_stripes=False)
         with Horizontal(id="sparks"):
             with Vertical(classes="spark"):
@@ -61,11 +90,52 @@ class SiteDetailScreen(LiveScreen):
         self._refresh_sparks()
         self._refresh_events()
         table.focus()
+        if self.dash.store_path is None:
+            self.query_one("#site-uptime", Static).display = False
+        else:
+            self.query_one("#site-uptime", Static).update(Text(tr("detail.history_loading"), self._styles("dim")))
+            self._load_history()
+            self.set_interval(self.HISTORY_REFRESH, self._load_history, name="site-history")
+
+    # History (read in a thread worker, applied by the handler).
+
+    def _load_history(self) -> None:
+        dash = self.dash
+        self._read_history(dash.store_path, dash.inventory, dash.now())
+
+    @work(thread=True, exclusive=True, group="site-history", exit_on_error=False)
+    def _read_history(self, path: Path | None, inventory: Inventory, now: float) -> None:
+        self.post_message(self.HistoryLoaded(load_site_history(path, inventory, self.site_id, now)))
+
+    @on(HistoryLoaded)
+    def _history_loaded(self, message: HistoryLoaded) -> None:
+        history = message.history
+        self.history = history
+        if not history.problem:
+            self._sparks.seed(history)
+        self._refresh_uptime()
+        self._refresh_sparks()
+        self._refresh_events()
+
+    def _refresh_uptime(self) -> None:
+        history = self.history
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{tr('detail.uptime')}  ", self._styles("dim"))
+        if history is None:
+            text.append(tr("detail.history_loading"), self._styles("dim"))
+        elif history.problem == "missing":
+            text.append(tr("detail.history_missing"), self._styles("dim"))
+        elif history.problem:
+            text.append(tr("detail.history_error", error=history.problem), self._styles("degraded"))
+        else:
+            text.append(uptime_line(history.day, history.month), self._styles("plain"))
+        self.query_one("#site-uptime", Static).update(text)
 
     def apply_changes(self, sites: set[str], checks: set[str]) -> None:
         table = self.query_one("#checks", NavTable)
         mine = [c for c in self._check_ids if c in checks]
         for cid in mine:
+            self._sparks.observe(self.dash.state.checks[cid])
             # Update only the cells of checks that changed: cheap over a slow link.
             for col, value in zip(_COLUMNS, self._cells(self.dash.state.checks[cid]), strict=True):
                 table.update_cell(cid, col, value)
@@ -157,16 +227,22 @@ class SiteDetailScreen(LiveScreen):
         current = self._check_ids[table.cursor_row] if 0 <= table.cursor_row < len(self._check_ids) else None
         # Latency follows the check under the cursor when it has any, else the site's first one that does.
         order = ([current] if current else []) + [c.spec.id for c in checks]
-        lat_id = next((c for c in order if state.latency_history.get(c)), None)
+        sparks = self._sparks
+        lat_id = next((c for c in order if state.latency_history.get(c) or sparks.has("latency", c)), None)
         pages_id = next(
-            (c.spec.id for c in checks if c.spec.metric == "pages_per_hour" and state.value_history.get(c.spec.id)),
+            (
+                c.spec.id
+                for c in checks
+                if c.spec.metric == "pages_per_hour"
+                and (state.value_history.get(c.spec.id) or sparks.has("value", c.spec.id))
+            ),
             None,
         )
-        for spark_id, label_id, key, cid, store in (
-            ("#latency", "#latency-label", "detail.latency", lat_id, state.latency_history),
-            ("#pages", "#pages-label", "detail.pages", pages_id, state.value_history),
+        for spark_id, label_id, key, cid, field, store in (
+            ("#latency", "#latency-label", "detail.latency", lat_id, "latency", state.latency_history),
+            ("#pages", "#pages-label", "detail.pages", pages_id, "value", state.value_history),
         ):
-            data = list(store.get(cid, ())) if cid else []
+            data = sparks.series(field, cid, list(store.get(cid, ()))) if cid else []
             suffix = f" {cid.split('/', 1)[1]}" if cid else f" — {tr('detail.no_data')}"
             last = f" {data[-1]:.0f}" if data else ""
             self.query_one(label_id, Label).update(f"{tr(key)}{suffix}{last}")
@@ -174,14 +250,15 @@ class SiteDetailScreen(LiveScreen):
 
     def _refresh_events(self) -> None:
         dash = self.dash
-        entries = dash.state.site_events(self.site_id, 8)
+        stored: list[FeedEntry] = self.history.events if self.history is not None else []
+        entries = merge_events(stored, dash.state.site_events(self.site_id, 8), 8)
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append(tr("detail.events"), self._styles("title"))
         if not entries:
             text.append("\n" + tr("feed.empty"), self._styles("dim"))
         for entry in entries:
             glyph, style = entry_glyph_style(entry, entry.new)
-            text.append("\n" + clock_time(entry.time, dash.tz), self._styles("dim"))
+            text.append("\n" + event_time(entry.time, dash.now(), dash.tz), self._styles("dim"))
             text.append(f" {glyph} ", self._styles(style))
             what = entry.check_id.split("/", 1)[1] if entry.check_id else tr("feed.site_change")
             text.append(f"{what}  {state_word(entry, entry.old)} → ", self._styles("plain"))
