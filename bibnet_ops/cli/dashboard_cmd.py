@@ -64,9 +64,11 @@ def run_dashboard(
         first_spread: seconds over which the engine spreads its first polls.
         store: history database; default `--store`, else the configured one.
     """
+    from bibnet_ops.alerts import access_policy
     from bibnet_ops.collector import Collector
     from bibnet_ops.store import StoreError
     from bibnet_ops.tui.app import DashboardApp
+    from bibnet_ops.tui.changes import ConsoleChanges
     from bibnet_ops.tui.runner import EngineThread
 
     try:
@@ -75,6 +77,14 @@ def run_dashboard(
         print(f"error: {exc}", file=sys.stderr)
         return 2
     engine = EngineThread(collector).start()
+    # Acks go through the collector's AlertManager on the engine's loop; windows through the store.
+    changes = ConsoleChanges(
+        access_policy(inventory.settings, read_only=bool(getattr(args, "read_only", False))),
+        alerting=collector.alerting,
+        loop=lambda: engine.loop,
+        store_path=collector.store_path,
+        timezone=inventory.timezone,
+    )
     try:
         app = DashboardApp(
             inventory,
@@ -84,9 +94,11 @@ def run_dashboard(
             theme=args.theme,
             refresh=max(0.2, args.refresh),
             tiles=args.tiles,
+            changes=changes,
             store_path=collector.store_path,
         )
         app.run()
         return int(app.return_code or 0)
     finally:
         engine.stop()
+        changes.close()

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from textual.app import App
 from textual.command import Provider
 from textual.css.query import NoMatches
 from textual.reactive import reactive
@@ -26,7 +25,9 @@ from textual.timer import Timer
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
 from bibnet_ops.tui.arabic import display_text
+from bibnet_ops.tui.changes import ConsoleChanges
 from bibnet_ops.tui.commands import RegistryCommands
+from bibnet_ops.tui.console import ConsoleApp
 from bibnet_ops.tui.filters import SiteFilter, load_wilaya_names
 from bibnet_ops.tui.fmt import clock_time, short_site_name
 from bibnet_ops.tui.headerdata import HeaderData
@@ -52,7 +53,7 @@ def psutil_host() -> tuple[float, float]:
     return psutil.cpu_percent(interval=None), psutil.virtual_memory().percent
 
 
-class DashboardApp(App[None]):
+class DashboardApp(ConsoleApp):
     """Live network dashboard.
 
     Args:
@@ -65,6 +66,7 @@ class DashboardApp(App[None]):
         clock: UTC epoch now (frozen in snapshot tests).
         host: CPU and memory percent of the collector host (frozen in snapshot tests).
         state: a prepared network state (default: an empty one for `inventory`).
+        changes: acks and maintenance windows this console may make, and its read-only policy (None: none).
         tiles: force the tile grid (True) or the tree (False); None picks by network size.
         on_exit: called once when the app stops, before the process moves on (e.g. to stop the engine).
         store_path: the history store the site screen and the report screen read (None: no history).
@@ -93,11 +95,12 @@ class DashboardApp(App[None]):
         host: Callable[[], tuple[float, float] | None] | None = psutil_host,
         state: NetworkState | None = None,
         tiles: bool | None = None,
+        changes: ConsoleChanges | None = None,
         store_path: Path | None = None,
     ) -> None:
         use_language(lang or detect_language())
-        super().__init__()
-        self._bindings = with_scope(self._bindings, "app")
+        super().__init__(changes)
+        self._bindings = with_scope(self._bindings, "app", self.read_only)
         self.inventory = inventory
         self.source = source
         self.arabic = arabic
@@ -170,6 +173,7 @@ class DashboardApp(App[None]):
         started = time.perf_counter()
         self.ticks += 1
         self._apply_events()
+        self.refresh_acks()
         if not self.paused:
             self._push_changes()
         self.refresh_header()
@@ -206,6 +210,7 @@ class DashboardApp(App[None]):
             refresh=self.refresh_interval,
             filter_text=self.filter_text,
             title="bibnet-ops",
+            read_only=self.read_only,
         )
 
     def refresh_header(self) -> None:
@@ -280,6 +285,27 @@ class DashboardApp(App[None]):
             self.notify(tr("note.no_engine"), severity="warning")
         else:
             self.notify(tr("note.repoll", pattern=pattern))
+
+    def acks_changed(self, keys: set[str]) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LiveScreen) and screen.ready:
+                with suppress(NoMatches):
+                    screen.acks_changed(keys)
+
+    def change_applied(self, action: str) -> None:
+        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, MaintenanceListScreen) and action.startswith("maintenance."):
+                screen.reload()
+            elif isinstance(screen, ProblemsScreen) and screen.ready and action in ("ack", "unack"):
+                screen.clear_marks()
+
+    def action_maintenance_list(self) -> None:
+        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
+
+        if not isinstance(self.screen, MaintenanceListScreen):
+            self.push_screen(MaintenanceListScreen())
 
     # Actions (keys come from the registry, scope "app").
 

@@ -16,10 +16,13 @@ class RegistryCommands(Provider):
 
     def _specs(self) -> list[KeySpec]:
         scope = getattr(self.screen, "SCOPE", "")
+        read_only = bool(getattr(self.app, "read_only", False))
         seen: set[str] = set()
         out = []
         for spec in REGISTRY:
             if not spec.palette or spec.scope not in ("app", scope) or spec.action in seen:
+                continue
+            if read_only and spec.change:  # a read-only console offers no change
                 continue
             if spec.action == "command_palette":
                 continue

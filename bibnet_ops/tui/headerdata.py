@@ -1,4 +1,4 @@
-"""The header's two lines (counts, throughput, poll health, host, clock, PAUSED) as styled runs (no Textual)."""
+"""The header's two lines (counts, throughput, poll health, host, clock, badges) as styled runs (no Textual)."""
 
 from __future__ import annotations
 
@@ -34,12 +34,15 @@ class HeaderData:
     refresh: float = 2.0
     filter_text: str = ""
     title: str = ""
+    read_only: bool = False
 
 
 def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segment]]:
     """The header's two lines as (text, style) runs for a terminal `width` cells wide."""
     compact = width < COMPACT_WIDTH
     top: list[Segment] = []
+    if data.read_only:
+        top += [(f" {tr('header.read_only')} ", "badge"), (" ", "plain")]
     if data.paused:
         top += [(f" {tr('header.paused')} ", "badge"), (" ", "plain")]
     if data.title and not compact:

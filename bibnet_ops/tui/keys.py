@@ -2,7 +2,8 @@
 
 Each entry has an id (for a user keymap), its keys (the first one is shown; the others are alternatives
 that survive tmux and terminals that swallow function or control keys), the action it runs, the catalogue
-key of its description and the scope (screen) it belongs to.
+key of its description and the scope (screen) it belongs to. Bindings that change something name their
+policy action (`change`); a read-only console hides them from the footer and the palette.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class KeySpec:
     show: bool = True
     priority: bool = False
     palette: bool = True
+    change: str = ""
 
     @property
     def description(self) -> str:
@@ -35,7 +37,7 @@ class KeySpec:
         return tr(self.label)
 
 
-SCOPES = ("app", "overview", "problems", "detail", "report", "nav")
+SCOPES = ("app", "overview", "problems", "detail", "windows", "form", "report", "nav")
 
 REGISTRY: tuple[KeySpec, ...] = (
     # Everywhere (App bindings).
@@ -51,6 +53,7 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("overview", "1,f2", "overview", "key.overview", "app", show=False),
     KeySpec("theme", "T,f6", "next_theme", "key.theme", "app", show=False),
     KeySpec("reports", "R,3", "reports", "key.reports", "app", show=False),
+    KeySpec("maintenance_list", "M,f9", "maintenance_list", "key.maintenance_list", "app", show=False),
     # Network overview.
     KeySpec("filter", "slash,f", "filter", "key.filter", "overview"),
     KeySpec("clear_filter", "escape,backspace", "clear_filter", "key.clear_filter", "overview", show=False),
@@ -58,13 +61,25 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("refresh_now", "r,f5", "refresh_now", "key.refresh_now", "overview", show=False),
     KeySpec("toggle_view", "t,v", "toggle_view", "key.toggle_view", "overview", show=False),
     KeySpec("focus_next", "tab,w", "focus_next_panel", "key.focus_next", "overview", show=False),
+    KeySpec("maintenance", "m,f8", "maintenance", "key.maintenance", "overview", change="maintenance.add"),
     # Problems.
     KeySpec("problems_drill", "enter,o", "drill", "key.drill", "problems"),
     KeySpec("problems_back", "escape,backspace", "back", "key.back", "problems"),
     KeySpec("problems_refresh", "r,f5", "refresh_now", "key.refresh_now", "problems"),
+    KeySpec("problems_ack", "a,f3", "ack", "key.ack", "problems", change="ack"),
+    KeySpec("problems_ack_cause", "A,c", "ack_cause", "key.ack_cause", "problems", show=False, change="ack"),
+    KeySpec("problems_mark", "space,x", "mark", "key.mark", "problems", show=False),
+    KeySpec("problems_unack", "u,f4", "unack", "key.unack", "problems", show=False, change="unack"),
     # Site detail.
     KeySpec("detail_back", "escape,backspace", "back", "key.back", "detail"),
     KeySpec("detail_refresh", "r,f5", "refresh_now", "key.refresh_now", "detail"),
+    KeySpec("detail_maintenance", "m,f8", "maintenance", "key.maintenance", "detail", change="maintenance.add"),
+    # Maintenance windows list.
+    KeySpec("windows_end", "e,delete", "end_window", "key.end_window", "windows", change="maintenance.end"),
+    KeySpec("windows_close", "escape,backspace", "close", "key.back", "windows"),
+    # Forms (ack, maintenance): Enter in a text box submits too.
+    KeySpec("form_submit", "ctrl+s,f10", "submit", "key.submit", "form"),
+    KeySpec("form_cancel", "escape", "cancel", "key.cancel", "form"),
     # Reports.
     KeySpec("report_back", "escape,backspace", "back", "key.back", "report"),
     KeySpec("report_compute", "r,f5", "refresh_now", "key.report_compute", "report"),
@@ -84,10 +99,22 @@ def specs_for(scope: str) -> list[KeySpec]:
     return [spec for spec in REGISTRY if spec.scope == scope]
 
 
-def bindings_for(scope: str) -> list[Binding]:
-    """Textual bindings of one scope, described in the current language."""
+def bindings_for(scope: str, read_only: bool = False) -> list[Binding]:
+    """Textual bindings of one scope, described in the current language.
+
+    Args:
+        scope: one of SCOPES.
+        read_only: hide changing bindings from the footer (their actions still run, to say why they refuse).
+    """
     return [
-        Binding(spec.keys, spec.action, spec.description, show=spec.show, priority=spec.priority, id=spec.id)
+        Binding(
+            spec.keys,
+            spec.action,
+            spec.description,
+            show=spec.show and not (read_only and spec.change),
+            priority=spec.priority,
+            id=spec.id,
+        )
         for spec in specs_for(scope)
     ]
 
@@ -104,6 +131,7 @@ _KEY_NAMES = {
     "escape": "Esc",
     "enter": "Enter",
     "space": "Space",
+    "delete": "Del",
     "backspace": "Backspace",
     "tab": "Tab",
 }
@@ -121,6 +149,6 @@ def display_keys(keys: str) -> str:
     return " / ".join(out)
 
 
-def with_scope(existing: BindingsMap, scope: str) -> BindingsMap:
+def with_scope(existing: BindingsMap, scope: str, read_only: bool = False) -> BindingsMap:
     """A widget's own bindings plus the registry's bindings of `scope`, localised."""
-    return BindingsMap.merge([existing, BindingsMap(bindings_for(scope))])
+    return BindingsMap.merge([existing, BindingsMap(bindings_for(scope, read_only))])

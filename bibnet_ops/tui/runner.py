@@ -24,6 +24,8 @@ SWITCH_INTERVAL = 0.001
 class EngineThread:
     """Owns a running engine: `start()` it, hand `buffer` to the dashboard, `stop()` it when the app exits.
 
+    `loop` is the engine's event loop while it runs (for `asyncio.run_coroutine_threadsafe`), else None.
+
     Args:
         engine: a `bibnet_ops.engine.Engine` (typed loosely so this module needs no engine import).
         limit: events buffered when the screen falls behind.
@@ -36,6 +38,7 @@ class EngineThread:
         self._thread = threading.Thread(target=self._run, name="bibnet-engine", daemon=True)
         self._started = threading.Event()
         self.error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> EngineThread:
         """Start polling in the background."""
@@ -49,6 +52,7 @@ class EngineThread:
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        self.loop = loop
         self._started.set()
         try:
             loop.run_until_complete(self.engine.run())
@@ -57,6 +61,7 @@ class EngineThread:
             log.exception("engine stopped with an error")
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
+            self.loop = None
             loop.close()
 
     def _health(self) -> PollHealth | None:

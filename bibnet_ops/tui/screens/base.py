@@ -25,7 +25,13 @@ class LiveScreen(Screen[None]):
         super().__init__()
         self.ready = False
         if self.SCOPE:
-            self._bindings = with_scope(self._bindings, self.SCOPE)
+            self._bindings = with_scope(self._bindings, self.SCOPE, self._read_only())
+
+    def _read_only(self) -> bool:
+        try:
+            return bool(getattr(self.app, "read_only", False))
+        except RuntimeError:  # built outside a running app: nothing to hide
+            return False
 
     @property
     def dash(self) -> DashboardApp:
@@ -39,6 +45,9 @@ class LiveScreen(Screen[None]):
 
     def apply_changes(self, sites: set[str], checks: set[str]) -> None:
         """Redraw what depends on these sites and checks (screens override)."""
+
+    def acks_changed(self, keys: set[str]) -> None:
+        """Redraw what shows the acks of these problem keys (screens override)."""
 
     def on_mount(self) -> None:
         self.ready = True

@@ -166,7 +166,9 @@ class SiteDetailScreen(LiveScreen):
         kind = tr("state.hard") if view.hard else f"{tr('state.soft')} {view.attempt}/{view.max_attempts}"
         since = age(now - view.since) if view.since is not None else "—"
         value = value_with_unit(view.value, view.spec.unit)
-        return (f"{view.spec.device_id}/{view.spec.name}", state, kind, since, value, view.reason)
+        ack = self.dash.ack_text(view.spec.id)
+        reason = Text(ack, self._styles("up")) + Text(f"  {view.reason}") if ack else view.reason
+        return (f"{view.spec.device_id}/{view.spec.name}", state, kind, since, value, reason)
 
     def _refresh_info(self) -> None:
         dash = self.dash
@@ -191,6 +193,9 @@ class SiteDetailScreen(LiveScreen):
             text.append("  " + tr("detail.since", when=clock_time(sview.since, dash.tz)), styles("dim"))
         if sview.root_cause:
             text.append("  " + tr("detail.root_cause", site=sview.root_cause), styles("unreachable"))
+        site_ack = dash.ack_text(f"site:{self.site_id}")
+        if site_ack:
+            text.append(f"  {site_ack}", styles("up"))
         if sview.reason:
             text.append(f"  {sview.reason}", styles("dim"))
         text.append("\n")
@@ -274,3 +279,14 @@ class SiteDetailScreen(LiveScreen):
 
     def action_refresh_now(self) -> None:
         self.dash.repoll(self.site_id)
+
+    def action_maintenance(self) -> None:
+        self.dash.request_maintenance(self.site_id)
+
+    def acks_changed(self, keys: set[str]) -> None:
+        table = self.query_one("#checks", NavTable)
+        for cid in self._check_ids:
+            if cid in keys:
+                table.update_cell(cid, "reason", self._cells(self.dash.state.checks[cid])[-1])
+        if f"site:{self.site_id}" in keys:
+            self._refresh_info()

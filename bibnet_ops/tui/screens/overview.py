@@ -147,3 +147,6 @@ class OverviewScreen(LiveScreen):
 
     def action_focus_next_panel(self) -> None:
         self.focus_next()
+
+    def action_maintenance(self) -> None:
+        self.dash.request_maintenance(self.dash.selected_site)

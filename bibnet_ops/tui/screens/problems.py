@@ -1,4 +1,8 @@
-"""Problems: every non-OK check, worst and oldest first, UNREACHABLE sites folded under their root cause."""
+"""Problems: every non-OK check, worst and oldest first, UNREACHABLE sites folded under their root cause.
+
+Rows show who acknowledged them; `a` acknowledges the marked rows (Space) or the one under the cursor,
+`A` every row of the cursor's root cause, `u` removes acks.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class ProblemsScreen(LiveScreen):
         super().__init__()
         self._styles = StyleCache(self)
         self._rows: list[ProblemRow] = []
+        self._marked: set[str] = set()
+        self._shown_acks: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -61,13 +67,13 @@ class ProblemsScreen(LiveScreen):
         self.query_one("#problems-title", Static).update(Text(f"{tr('problems.title')} — {title}"))
         if not force and [r.key for r in rows] == [r.key for r in self._rows]:
             for old, new in zip(self._rows, rows, strict=True):
-                if old != new:
-                    for col, value in zip(_COLUMNS, self._cells(new), strict=True):
-                        table.update_cell(new.key, col, value)
+                if old != new or self._ack_text(new) != self._shown_acks.get(new.key, ""):
+                    self._update_row(table, new)
             self._rows = rows
             return
         current = self._rows[table.cursor_row].key if 0 <= table.cursor_row < len(self._rows) else None
         self._rows = rows
+        self._marked &= {r.key for r in rows}
         table.clear()
         for row in rows:
             table.add_row(*self._cells(row), key=row.key)
@@ -75,7 +81,39 @@ class ProblemsScreen(LiveScreen):
         if current in keys:
             table.move_cursor(row=keys.index(current))
 
+    def _update_row(self, table: NavTable, row: ProblemRow) -> None:
+        for col, value in zip(_COLUMNS, self._cells(row), strict=True):
+            table.update_cell(row.key, col, value)
+
+    def acks_changed(self, keys: set[str]) -> None:
+        table = self.query_one("#problems", NavTable)
+        for row in self._rows:
+            if keys & {*self._targets(row), f"site:{row.site_id}"}:
+                self._update_row(table, row)
+
+    def _targets(self, row: ProblemRow) -> list[str]:
+        """The problem keys a row acknowledges: its check (and its site when DOWN, whose alert covers it)."""
+        if row.folded or not row.check_id:
+            return [f"site:{row.site_id}"]
+        if self.dash.state.site_status(row.site_id) == SiteStatus.DOWN:
+            return [row.check_id, f"site:{row.site_id}"]
+        return [row.check_id]
+
+    def _ack_text(self, row: ProblemRow) -> str:
+        return self.dash.ack_text(*self._targets(row), f"site:{row.site_id}")
+
     def _cells(self, row: ProblemRow) -> tuple[Text | str, ...]:
+        ack = self._ack_text(row)
+        self._shown_acks[row.key] = ack
+        state, site, check, since, reason = self._problem_cells(row)
+        if row.key in self._marked:
+            state = Text("» ", self._styles("label")) + state
+        if ack:
+            state.append(" ✔", self._styles("up"))  # visible even when the reason column is off-screen
+            reason = Text(ack, self._styles("up")) + Text(f"  {reason}" if reason else "")
+        return (state, site, check, since, reason)
+
+    def _problem_cells(self, row: ProblemRow) -> tuple[Text, str, str, str, Text | str]:
         since = age(self.dash.now() - row.since) if row.since is not None else "—"
         if row.folded:
             unreachable = SiteStatus.UNREACHABLE
@@ -91,11 +129,25 @@ class ProblemsScreen(LiveScreen):
         check = row.check_id.split("/", 1)[1] if row.check_id else "—"
         return (state, row.site_id, check, since, row.reason)
 
-    def _selected_site(self) -> str | None:
+    def _cursor_row(self) -> ProblemRow | None:
         table = self.query_one("#problems", NavTable)
         if 0 <= table.cursor_row < len(self._rows):
-            return self._rows[table.cursor_row].site_id
+            return self._rows[table.cursor_row]
         return None
+
+    def _selected_site(self) -> str | None:
+        row = self._cursor_row()
+        return row.site_id if row is not None else None
+
+    def _chosen_rows(self) -> list[ProblemRow]:
+        """The marked rows, else the one under the cursor."""
+        marked = [r for r in self._rows if r.key in self._marked]
+        row = self._cursor_row()
+        return marked or ([row] if row is not None else [])
+
+    @staticmethod
+    def _keys(rows: list[ProblemRow], targets: dict[str, list[str]]) -> list[str]:
+        return list(dict.fromkeys(k for r in rows for k in targets[r.key]))
 
     def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
         event.stop()
@@ -112,3 +164,35 @@ class ProblemsScreen(LiveScreen):
 
     def action_refresh_now(self) -> None:
         self.dash.repoll(self._selected_site())
+
+    def action_mark(self) -> None:
+        row = self._cursor_row()
+        if row is None:
+            return
+        self._marked ^= {row.key}
+        table = self.query_one("#problems", NavTable)
+        self._update_row(table, row)
+        table.action_cursor_down()
+        self.notify(tr("note.marked", n=len(self._marked)))
+
+    def action_ack(self) -> None:
+        rows = self._chosen_rows()
+        self.dash.request_ack(self._keys(rows, {r.key: self._targets(r) for r in rows}))
+
+    def action_ack_cause(self) -> None:
+        row = self._cursor_row()
+        rows = [r for r in self._rows if row is not None and r.site_id == row.site_id]
+        self.dash.request_ack(self._keys(rows, {r.key: self._targets(r) for r in rows}))
+
+    def action_unack(self) -> None:
+        rows = self._chosen_rows()
+        keys = [*self._keys(rows, {r.key: self._targets(r) for r in rows}), *(f"site:{r.site_id}" for r in rows)]
+        self.dash.request_unack(list(dict.fromkeys(keys)))
+
+    def clear_marks(self) -> None:
+        """Unmark every row (after the marked rows were acknowledged)."""
+        marked = [r for r in self._rows if r.key in self._marked]
+        self._marked.clear()
+        table = self.query_one("#problems", NavTable)
+        for row in marked:
+            self._update_row(table, row)

@@ -1,0 +1,249 @@
+"""What the dashboard may change, and how: acks through the AlertManager, maintenance through the store (no Textual).
+
+Every call returns a `concurrent.futures.Future` at once, so the screen never waits: acknowledgements run
+as coroutines on the engine's own loop (where the AlertManager lives, `asyncio.run_coroutine_threadsafe`),
+maintenance windows are written by a private worker thread through the same store API as
+`bibnet-ops maintenance`. The access policy is checked before anything is scheduled (and again by the
+manager), so a read-only console raises `ReadOnlyError` and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bibnet_ops.alerts import AccessPolicy, Ack, AlertLog, login_name, parse_duration
+from bibnet_ops.store import MaintenanceWindow, SqliteStore
+
+__all__ = ["AckRequest", "ConsoleChanges", "MaintenanceRequest", "NotAvailableError", "parse_optional_duration"]
+
+T = TypeVar("T")
+
+
+class NotAvailableError(RuntimeError):
+    """The console has no alerting manager or no history store for this change."""
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """An acknowledgement as filled in on the screen."""
+
+    keys: tuple[str, ...]
+    comment: str
+    sticky: bool = False
+    expires_in: float | None = None
+
+
+@dataclass(frozen=True)
+class MaintenanceRequest:
+    """A maintenance window starting now, as filled in on the screen."""
+
+    scope: str  # "site" or "region"
+    target: str
+    duration: float
+    reason: str
+    exclude_from_sla: bool = True
+
+
+def parse_optional_duration(text: str) -> float | None:
+    """`""` -> None; `"2h"`, `"90m"`, `"1h30m"`, `"45"` (seconds) -> seconds (> 0).
+
+    Raises:
+        ValueError: not a duration, or zero.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    seconds = parse_duration(int(text) if text.isdigit() else text)
+    if seconds <= 0:
+        raise ValueError("a duration must be longer than zero")
+    return seconds
+
+
+class ConsoleChanges:
+    """The dashboard's changing actions, policy-checked, never blocking the caller.
+
+    Args:
+        policy: read-only or not (`access_policy(settings, read_only)`).
+        alerting: the collector's AlertManager (None: no acknowledgements).
+        loop: returns the engine's running event loop, where `alerting` lives (None while not started).
+        store_path: the history store (None: no maintenance windows, no acks without a manager).
+        timezone: the network's time zone, recorded with new windows.
+        who: the person at the keyboard (default: the login name, `SUDO_USER` under sudo).
+    """
+
+    def __init__(
+        self,
+        policy: AccessPolicy,
+        *,
+        alerting: Any = None,
+        loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
+        store_path: Path | None = None,
+        timezone: str = "Africa/Algiers",
+        who: str | None = None,
+    ) -> None:
+        self.policy = policy
+        self.alerting = alerting
+        self._loop = loop
+        self.store_path = store_path
+        self.timezone = timezone
+        self.who = who or login_name()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bibnet-console")
+
+    @property
+    def read_only(self) -> bool:
+        return self.policy.read_only
+
+    def allows(self, action: str) -> bool:
+        """Whether the policy permits `action` ("ack", "unack", "maintenance.add", "maintenance.end")."""
+        return self.policy.allows(action)
+
+    def close(self) -> None:
+        """Let the worker thread finish what it was given, then end it."""
+        self._pool.shutdown(wait=False)
+
+    # Acknowledgements, on the engine's loop.
+
+    def acknowledge(self, request: AckRequest) -> Future[list[Ack]]:
+        """Acknowledge problems (author: `who`).
+
+        Raises:
+            ReadOnlyError: the console is read-only (raised here, before anything is scheduled).
+        """
+        self.policy.require("ack")
+        expires_at = time.time() + request.expires_in if request.expires_in else None
+
+        async def run() -> list[Ack]:
+            acks: list[Ack] = self.alerting.acknowledge(
+                request.keys,
+                request.comment,
+                author=self.who,
+                sticky=request.sticky,
+                expires_at=expires_at,
+                policy=self.policy,
+            )
+            return acks
+
+        return self._on_engine(run)
+
+    def unacknowledge(self, keys: Iterable[str]) -> Future[list[Ack]]:
+        """Remove the acks of problems.
+
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        self.policy.require("unack")
+        targets = list(keys)
+
+        async def run() -> list[Ack]:
+            ended: list[Ack] = self.alerting.unacknowledge(targets, who=self.who, policy=self.policy)
+            return ended
+
+        return self._on_engine(run)
+
+    def active_acks(self) -> Future[dict[str, Ack]]:
+        """The acks holding now: the manager's (it re-reads the store every few seconds), else the store's."""
+        if self.alerting is not None and self._running_loop() is not None:
+
+            async def run() -> dict[str, Ack]:
+                now = time.time()
+                return {k: a for k, a in self.alerting.acks.items() if a.active(now)}
+
+            return self._on_engine(run)
+        path = self.store_path
+        if path is None or not path.exists():
+            return _done({})
+
+        def read() -> dict[str, Ack]:
+            log = AlertLog(path, readonly=True)
+            try:
+                return log.active_acks(time.time())
+            finally:
+                log.close()
+
+        return self._pool.submit(read)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = self._loop()
+        return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
+
+    def _on_engine(self, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+        loop = self._running_loop()
+        if self.alerting is None or loop is None:
+            return _failed(NotAvailableError("no alerting manager running"))
+        return asyncio.run_coroutine_threadsafe(make(), loop)
+
+    # Maintenance windows, through the store.
+
+    def start_maintenance(self, request: MaintenanceRequest) -> Future[int]:
+        """Write a one-off window from now for `request.duration` seconds; its id.
+
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        self.policy.require("maintenance.add")
+        if request.scope not in ("site", "region") or request.duration <= 0:
+            raise ValueError("a window needs a site or region and a duration")
+
+        def write(store: SqliteStore) -> int:
+            now = time.time()
+            window = MaintenanceWindow(
+                id=0,
+                scope=request.scope,
+                target=request.target,
+                start=now,
+                end=now + request.duration,
+                reason=request.reason.strip(),
+                exclude_from_sla=request.exclude_from_sla,
+                timezone=self.timezone,
+            )
+            return store.add_maintenance(window, self.who, now)
+
+        return self._with_store(write, readonly=False)
+
+    def end_maintenance(self, window_id: int) -> Future[MaintenanceWindow]:
+        """End a window now (a future one is cancelled).
+
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        self.policy.require("maintenance.end")
+        return self._with_store(lambda store: store.end_maintenance(window_id, self.who, time.time()), readonly=False)
+
+    def maintenance_windows(self) -> Future[list[MaintenanceWindow]]:
+        """Windows in force now or ahead, oldest first."""
+        path = self.store_path
+        if path is not None and not path.exists():
+            return _done([])
+        return self._with_store(lambda store: store.maintenance_windows(since=time.time()), readonly=True)
+
+    def _with_store(self, work: Callable[[SqliteStore], T], *, readonly: bool) -> Future[T]:
+        path = self.store_path
+        if path is None:
+            return _failed(NotAvailableError("no history store"))
+
+        def run() -> T:
+            store = SqliteStore(path, readonly=readonly, timezone=self.timezone)
+            try:
+                return work(store)
+            finally:
+                store.close()
+
+        return self._pool.submit(run)
+
+
+def _done(value: T) -> Future[T]:
+    future: Future[T] = Future()
+    future.set_result(value)
+    return future
+
+
+def _failed(exc: BaseException) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_exception(exc)
+    return future
