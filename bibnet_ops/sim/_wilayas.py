@@ -1,6 +1,8 @@
 """The 58 wilayas (code, French and Arabic names, capital coordinates) for synthetic networks.
 
-From ../shared/data/wilayas.csv (see its SOURCES.md).
+From the same list as config/data/wilayas.csv (see config/data/SOURCES.md), kept in the package so
+the simulator can build a synthetic network without an inventory.
+Copyright (c) yasserstudio/geoalgeria contributors, MIT licence.
 """
 
 from __future__ import annotations
