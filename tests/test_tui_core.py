@@ -256,3 +256,11 @@ def test_key_registry_ids_unique_and_displayable() -> None:
         keys = [k for spec in REGISTRY if spec.action == action for k in spec.keys.split(",")]
         assert any(len(k) == 1 or k in ("question_mark", "colon", "slash", "plus", "minus", "equals_sign")
                    for k in keys), action
+
+
+def test_tile_labels_keep_what_tells_annexes_apart() -> None:
+    from bibnet_ops.tui.widgets.tiles import tile_label
+
+    labels = {tile_label(f"bplp-01-a{n:02d}", 9) for n in range(1, 13)}
+    assert len(labels) == 12 and all(len(label) == 9 for label in labels)
+    assert tile_label("bna", 9) == "bna      "

@@ -15,9 +15,16 @@ from bibnet_ops.tui.keys import with_scope
 from bibnet_ops.tui.status import PENDING_GLYPH, SITE_GLYPH, SITE_STYLE
 from bibnet_ops.tui.widgets.styled import STATUS_COMPONENTS, StyleCache
 
-__all__ = ["TileGrid"]
+__all__ = ["TileGrid", "tile_label"]
 
 TILE_WIDTH = 12
+
+
+def tile_label(site_id: str, width: int) -> str:
+    """A site id in `width` cells; a long one keeps its end, where annexes and branches differ."""
+    if len(site_id) <= width:
+        return site_id.ljust(width)
+    return "…" + site_id[-(width - 1):]
 
 
 class TileGrid(ScrollView, can_focus=True):
@@ -99,7 +106,7 @@ class TileGrid(ScrollView, can_focus=True):
             sid = self._ids[i]
             status = self._status_of(sid)
             glyph = SITE_GLYPH[status] if status is not None else PENDING_GLYPH
-            name = sid[: TILE_WIDTH - 3].ljust(TILE_WIDTH - 3)
+            name = tile_label(sid, TILE_WIDTH - 3)
             if i == self.cursor:
                 segments.append(Segment(f"{glyph} {name}", base + self._styles("selected")))
                 segments.append(Segment(" ", base))
