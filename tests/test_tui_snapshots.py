@@ -72,6 +72,10 @@ def test_report_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, tmp_pa
         async with asyncio.timeout(20):
             while not (isinstance(app.screen, ReportScreen) and app.screen.outcome is not None):
                 await pilot.pause(0.02)
+            # the table sizes its columns to the new rows on a later refresh: wait for that, not a fixed time
+            table = app.screen.query_one("#report-table")
+            while table.virtual_size.width < 60:
+                await pilot.pause(0.02)
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=computed)
