@@ -192,7 +192,8 @@ def _cmd_site_remove(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    Path(site.source).unlink() if Path(site.source).exists() else site_path(inv.root, args.id).unlink()
+    # the loader guarantees a site's id is its file name, so the path follows from the id
+    site_path(inv.root, args.id).unlink()
     print(f"removed site '{args.id}'")
     return 0
 
