@@ -3,7 +3,8 @@
 pysnmp binds an engine and its UDP socket to the event loop that created them, so the session is keyed
 by the running loop: a new loop (each test, or a restarted collector) gets a fresh engine and the old
 one is closed. Replies are turned into `SnmpValue`s (a type name and a Python value) and failures into
-`SnmpError`s carrying a reason a technician understands; nothing here builds a `Sample`.
+`SnmpError`s carrying a reason a technician understands (those types live in `_snmp_values`); nothing
+here builds a `Sample`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import asyncio
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable
-from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
@@ -29,10 +29,19 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import ObjectName
-from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
+from pysnmp.proto.rfc1905 import EndOfMibView
 from pysnmp.smi.rfc1902 import ObjectIdentity as _ObjectIdentity
 
 from bibnet_ops.model import CheckStatus
+from bibnet_ops.probes._snmp_values import (
+    AUTH_PROTOCOLS,
+    PRIV_PROTOCOLS,
+    Credentials,
+    SnmpError,
+    SnmpValue,
+    Target,
+    convert,
+)
 
 __all__ = [
     "AUTH_PROTOCOLS",
@@ -47,104 +56,12 @@ __all__ = [
     "snmp_walk",
 ]
 
-# param value -> pysnmp protocol OID name, looked up lazily so a typo fails as a config error
-AUTH_PROTOCOLS: dict[str, str] = {
-    "none": "usmNoAuthProtocol",
-    "MD5": "usmHMACMD5AuthProtocol",
-    "SHA": "usmHMACSHAAuthProtocol",
-    "SHA224": "usmHMAC128SHA224AuthProtocol",
-    "SHA256": "usmHMAC192SHA256AuthProtocol",
-    "SHA384": "usmHMAC256SHA384AuthProtocol",
-    "SHA512": "usmHMAC384SHA512AuthProtocol",
-}
-PRIV_PROTOCOLS: dict[str, str] = {
-    "none": "usmNoPrivProtocol",
-    "DES": "usmDESPrivProtocol",
-    "3DES": "usm3DESEDEPrivProtocol",
-    "AES": "usmAesCfb128Protocol",
-    "AES192": "usmAesCfb192Protocol",
-    "AES256": "usmAesCfb256Protocol",
-}
-
-_NUMERIC_TYPES = {"Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "Unsigned32", "TimeTicks"}
 _MAX_WALK_ROWS = 20_000
 # a reply this long after its request timed out still tells that the agent is alive but slow
 _LATE_WINDOW = 120.0
 # how long a late reply keeps explaining this agent's timeouts
 _LATE_MEMORY = 900.0
 _MAX_CACHED_OBJECTS = 50_000
-
-
-class SnmpError(Exception):
-    """A failed SNMP exchange: `reason` is what the technician reads, `status` what the check becomes."""
-
-    def __init__(self, reason: str, status: CheckStatus = CheckStatus.UNKNOWN) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-
-
-@dataclass(frozen=True)
-class SnmpValue:
-    """One varbind's value: its SMI type name and the value as int, str, or None for an exception value."""
-
-    type: str
-    value: int | str | None
-
-    @property
-    def is_numeric(self) -> bool:
-        return self.type in _NUMERIC_TYPES and isinstance(self.value, int)
-
-    @property
-    def missing(self) -> bool:
-        """True for noSuchObject / noSuchInstance / endOfMibView."""
-        return self.value is None
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where to send requests: host, UDP port, and the per-request timeout in seconds."""
-
-    host: str
-    port: int
-    timeout: float
-
-    @property
-    def label(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """Resolved credentials for one request (held in memory only; `repr` never shows secrets)."""
-
-    version: str = "2c"
-    community: str = ""
-    user: str = ""
-    auth_protocol: str = "SHA"
-    auth_key: str = ""
-    priv_protocol: str = "AES"
-    priv_key: str = ""
-
-    def __repr__(self) -> str:
-        who = f"user={self.user!r}" if self.version == "3" else "community=<secret>"
-        return f"Credentials(version={self.version!r}, {who})"
-
-    def build(self) -> CommunityData | UsmUserData:
-        """Return the pysnmp authentication object for these credentials."""
-        if self.version != "3":
-            return CommunityData(self.community, mpModel=1)
-        from pysnmp.hlapi.v3arch.asyncio import auth as _auth
-
-        auth_proto = getattr(_auth, AUTH_PROTOCOLS[self.auth_protocol])
-        priv_proto = getattr(_auth, PRIV_PROTOCOLS[self.priv_protocol])
-        return UsmUserData(
-            self.user,
-            authKey=self.auth_key or None,
-            privKey=self.priv_key or None,
-            authProtocol=auth_proto,
-            privProtocol=priv_proto,
-        )
 
 
 class _GuardedDispatcher(AsyncioDispatcher):
@@ -310,29 +227,6 @@ def _auth(session: _Session, creds: Credentials) -> CommunityData | UsmUserData:
         cached = creds.build()
         session.auth[creds] = cached
     return cached
-
-
-def convert(value: Any) -> SnmpValue:
-    """Turn a pysnmp value into an `SnmpValue` (exception values become value None)."""
-    type_name = type(value).__name__
-    if isinstance(value, NoSuchObject | NoSuchInstance | EndOfMibView):
-        return SnmpValue(_EXCEPTION_NAMES.get(type_name, type_name), None)
-    if type_name in _NUMERIC_TYPES:
-        return SnmpValue(type_name, int(value))
-    if type_name == "OctetString" or hasattr(value, "asOctets"):
-        raw = bytes(value.asOctets())
-        try:
-            return SnmpValue(type_name, raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            return SnmpValue(type_name, value.prettyPrint())
-    return SnmpValue(type_name, value.prettyPrint())
-
-
-_EXCEPTION_NAMES = {
-    "NoSuchObject": "noSuchObject",
-    "NoSuchInstance": "noSuchInstance",
-    "EndOfMibView": "endOfMibView",
-}
 
 
 def _junk_seen(session: _Session, target: Target) -> int:

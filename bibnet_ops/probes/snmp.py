@@ -31,6 +31,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample, SecretError
+from bibnet_ops.probes._snmp_format import (
+    _COLUMNS,
+    _IF_STATES,
+    _STATUS_COLUMNS,
+    _judge,
+    _limit_list,
+    _matches,
+    _rate_sample,
+    _sample,
+    _show,
+    format_uptime,
+)
 from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, CounterReading, RateStep, step
 from bibnet_ops.probes._snmp_session import (
     AUTH_PROTOCOLS,
@@ -49,30 +61,6 @@ __all__ = ["INDEX_MAX_AGE", "SYS_UPTIME", "close", "forget_baselines", "forget_i
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
-# well-known table columns, so reasons say "ifOperStatus 2" rather than a bare OID
-_COLUMNS: dict[str, str] = {
-    "1.3.6.1.2.1.2.2.1.2": "ifDescr",
-    "1.3.6.1.2.1.2.2.1.7": "ifAdminStatus",
-    "1.3.6.1.2.1.2.2.1.8": "ifOperStatus",
-    "1.3.6.1.2.1.2.2.1.10": "ifInOctets",
-    "1.3.6.1.2.1.2.2.1.13": "ifInDiscards",
-    "1.3.6.1.2.1.2.2.1.14": "ifInErrors",
-    "1.3.6.1.2.1.2.2.1.16": "ifOutOctets",
-    "1.3.6.1.2.1.2.2.1.20": "ifOutErrors",
-    "1.3.6.1.2.1.31.1.1.1.1": "ifName",
-    "1.3.6.1.2.1.31.1.1.1.18": "ifAlias",
-}
-_IF_STATES = {
-    1: "up",
-    2: "down",
-    3: "testing",
-    4: "unknown",
-    5: "dormant",
-    6: "notPresent",
-    7: "lowerLayerDown",
-}
-_STATUS_COLUMNS = {"1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"}
-_MAX_REASON = 240
 INDEX_MAX_AGE = 300.0
 """Seconds a device's interface name -> index map is trusted before its table is walked again."""
 
@@ -98,21 +86,6 @@ def forget_baselines(check_id: str | None = None) -> None:
 def close() -> None:
     """Release the SNMP engine and its socket; the next probe opens a new one."""
     close_session()
-
-
-def format_uptime(seconds: float) -> str:
-    """Render an uptime the way technicians say it: "up 3 d 4 h", "up 2 h 5 min", "up 40 s"."""
-    total = int(max(seconds, 0))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"up {days} d {hours} h"
-    if hours:
-        return f"up {hours} h {minutes} min"
-    if minutes:
-        return f"up {minutes} min"
-    return f"up {secs} s"
 
 
 def _oid(text: Any) -> str:
@@ -181,30 +154,6 @@ def _credentials(check: CheckSpec) -> Credentials:
     if priv_protocol != "none" and auth_protocol == "none":
         raise _ConfigError("SNMPv3 privacy needs an auth_protocol too")
     return Credentials("3", "", user, auth_protocol, auth_key, priv_protocol, priv_key)
-
-
-def _judge(check: CheckSpec, value: float) -> tuple[CheckStatus, str]:
-    """Classify a metric with the check's thresholds and say which bound it crossed."""
-    th = check.thresholds
-    status = th.classify(value)
-    if status is CheckStatus.OK:
-        return status, ""
-    bound = th.critical if status is CheckStatus.CRITICAL else th.warning
-    word = "critical" if status is CheckStatus.CRITICAL else "warning"
-    side = "below" if th.direction == "below" else "above"
-    return status, f" ({side} {word} {_num(bound or 0)})"
-
-
-def _num(value: float) -> str:
-    """Format a number without a useless ".0"."""
-    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
-
-
-def _unit_label(check: CheckSpec, per: float) -> str:
-    if check.unit:
-        return check.unit
-    names = {1.0: "/s", 60.0: "/min", 3600.0: "/h", 86400.0: "/day"}
-    return names.get(per, f" per {_num(per)} s")
 
 
 def _per(check: CheckSpec) -> float:
@@ -290,46 +239,6 @@ async def _mode_get(check: CheckSpec, target: Target, creds: Credentials, deadli
     return _sample(check, status, f"{shown}{suffix}", number, extra, latency)
 
 
-def _show(value: SnmpValue) -> str:
-    text = str(value.value) if value.value is not None else value.type
-    text = "".join(ch if ch.isprintable() else "?" for ch in text)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _matches(value: SnmpValue, number: float | None, expected: Any) -> bool:
-    """Compare a reply with `expect`: numerically when both are numbers, else as text."""
-    if isinstance(expected, bool):
-        expected = int(expected)
-    if isinstance(expected, int | float) and number is not None:
-        return float(expected) == number
-    return str(value.value) == str(expected)
-
-
-def _sample(
-    check: CheckSpec,
-    status: CheckStatus,
-    reason: str,
-    value: float | None,
-    values: dict[str, float],
-    latency: float | None,
-) -> Sample:
-    if len(reason) > _MAX_REASON:
-        reason = reason[: _MAX_REASON - 3] + "..."
-    return Sample(check.id, status, reason, value, values, latency, time.time())
-
-
-def _rate_sample(check: CheckSpec, result: RateStep, per: float, values: dict[str, float], latency: float) -> Sample:
-    """Turn one rate step into a sample: OK without value while the baseline (re)starts."""
-    if result.rate is None:
-        return _sample(check, CheckStatus.OK, result.note, None, values, latency)
-    rate = result.rate * per
-    status, suffix = _judge(check, rate)
-    note = f" ({result.note})" if result.note else ""
-    shown = _num(round(rate)) if abs(rate) >= 100 else _num(round(rate, 2))
-    reason = f"{shown} {_unit_label(check, per)}".replace(" /", "/") + suffix + note
-    return _sample(check, status, reason, rate, values, latency)
-
-
 async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
     if "oid" not in check.params:
         raise _ConfigError("mode rate needs `oid` (a counter)")
@@ -377,13 +286,6 @@ async def _walk_table(
     column = _COLUMNS.get(names_oid or "", "the table")
     missing = {name: f"{label}{name} not found in {column}" for name, label in wanted.items() if name not in present}
     return read.rows, missing, read.uptime, read.elapsed
-
-
-def _limit_list(items: list[str]) -> str:
-    """Join problems, keeping the first few so the reason fits one screen line."""
-    if len(items) <= 3:
-        return "; ".join(items)
-    return "; ".join(items[:3]) + f"; and {len(items) - 3} more"
 
 
 async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
