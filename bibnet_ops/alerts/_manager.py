@@ -13,16 +13,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bibnet_ops.alerts._acks import acknowledge as _acknowledge
-from bibnet_ops.alerts._acks import unacknowledge as _unacknowledge
+from bibnet_ops.alerts._ack_api import AckMixin
 from bibnet_ops.alerts._config import AlertsConfig, Rule
 from bibnet_ops.alerts._dispatch import Dispatcher
-from bibnet_ops.alerts._model import Ack, Notification, NotificationKind
-from bibnet_ops.alerts._policy import AccessPolicy
+from bibnet_ops.alerts._model import Ack, NotificationKind
+from bibnet_ops.alerts._notes import NoteMixin
 from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
 from bibnet_ops.events import Sample, SiteStatusChange, StateChange
@@ -36,7 +35,7 @@ log = logging.getLogger("bibnet_ops.alerts")
 _COVERING = (SiteStatus.DOWN, SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
 
 
-class AlertManager:
+class AlertManager(NoteMixin, AckMixin):
     """Subscribe `manager.handle` to the engine, then `await manager.start()`; `await manager.stop()` at exit.
 
     Args:
@@ -209,37 +208,6 @@ class AlertManager:
                     break
         return out
 
-    def _acked(self, key: str, now: float) -> Ack | None:
-        ack = self.acks.get(key)
-        return ack if ack is not None and ack.active(now) else None
-
-    def _note(
-        self, kind: NotificationKind, alert: OpenAlert, now: float, level: int = 0, still_down: Iterable[str] = ()
-    ) -> Notification:
-        site = self.inventory.sites.get(alert.site_id)
-        return Notification(
-            kind=kind,
-            alert_id=alert.id,
-            key=alert.key,
-            state=alert.state,
-            site_id=alert.site_id,
-            since=alert.since,
-            time=now,
-            check_id=alert.check_id,
-            reason=alert.reason,
-            site_name=site.name_fr if site else "",
-            site_name_ar=site.name_ar if site else "",
-            wilaya=site.wilaya if site else 0,
-            region=site.region if site else "",
-            affected=tuple(sorted(alert.affected)),
-            still_down=tuple(sorted(still_down)),
-            ack=self._acked(alert.key, now),
-            escalation_level=level,
-            network=self.inventory.name,
-            subject_prefix=self.config.subject_prefix,
-            timezone=self.inventory.timezone,
-        )
-
     async def _db_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         if self.alert_log is None:
             return None
@@ -393,56 +361,6 @@ class AlertManager:
         if ack is not None and not ack.sticky:
             self.acks.pop(alert.key, None)
             await self._db_call("end_acks", [alert.key], "bibnet-ops", now, "recovered")
-
-    # ------------------------------------------------------------------ acknowledgements (dashboard API)
-    def acknowledge(
-        self,
-        targets: Iterable[str],
-        comment: str,
-        *,
-        author: str | None = None,
-        sticky: bool = False,
-        expires_at: float | None = None,
-        policy: AccessPolicy | None = None,
-    ) -> list[Ack]:
-        """Acknowledge problems now (batch); stops their reminders and escalation at once.
-
-        Raises:
-            ReadOnlyError: the console is read-only.
-        """
-        if self.alert_log is None:
-            raise RuntimeError("acknowledgements need a history store")
-        acks = _acknowledge(
-            self.alert_log,
-            targets,
-            comment,
-            sticky=sticky,
-            expires_at=expires_at,
-            author=author,
-            policy=policy,
-            now=self.clock(),
-        )
-        self.acks.update({a.key: a for a in acks})
-        return acks
-
-    def unacknowledge(
-        self, targets: Iterable[str], *, who: str | None = None, policy: AccessPolicy | None = None
-    ) -> list[Ack]:
-        """Remove acks (reminders and escalation resume).
-
-        Raises:
-            ReadOnlyError: the console is read-only.
-        """
-        if self.alert_log is None:
-            raise RuntimeError("acknowledgements need a history store")
-        ended = _unacknowledge(self.alert_log, targets, who=who, policy=policy, now=self.clock())
-        for ack in ended:
-            self.acks.pop(ack.key, None)
-        return ended
-
-    def ack_for(self, key: str) -> Ack | None:
-        """The ack holding for a problem key now, if any (for showing beside the problem)."""
-        return self._acked(key, self.clock())
 
     # ------------------------------------------------------------------ lifecycle
     def add_hook(self, hook: Callable[[float], Any]) -> None:
