@@ -18,7 +18,7 @@ from bibnet_ops.alerts import (
     make_receiver,
     parse_alerts,
 )
-from bibnet_ops.events import SiteStatusChange, StateChange
+from bibnet_ops.events import FlappingChange, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckStatus, Site, SiteStatus
 
@@ -65,6 +65,10 @@ class Rig:
     def site(self, site_id: str, new: SiteStatus, old: SiteStatus = UP, root: str | None = None,
              affected: tuple[str, ...] = ()) -> None:
         self.manager.handle(SiteStatusChange(site_id, self.now, old, new, root_cause=root, affected=affected))
+
+    def flap(self, check_id: str, flapping: bool) -> None:
+        percent = 60.0 if flapping else 20.0
+        self.manager.handle(FlappingChange(check_id, check_id.split("/")[0], self.now, flapping, percent))
 
     async def at(self, offset: float) -> list[tuple[str, str]]:
         """Advance the clock to T0 + offset, decide, wait for deliveries; return what the sink has so far."""
@@ -267,3 +271,51 @@ async def test_restart_adopts_open_alerts_and_sends_their_recovery(tmp_path: Pat
     assert await second.at(200) == [("problem", "site:lib-16")]
     assert await second.at(401) == [("problem", "site:lib-16"), ("recovery", "site:lib-16")]
     assert second.log.alerts(open_only=True) == []
+
+
+async def test_flapping_check_opens_no_alert_until_it_settles(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory([{"receivers": ["chat"], "after": 60}])
+    key = "lib-16/catalogue/http"
+    rig.check(key, CRIT)
+    rig.now = T0 + 20
+    rig.flap(key, True)
+    for i in range(1, 13):  # HARD changes every 40 s while flapping: none of them may alert
+        rig.now = T0 + 20 + 40 * i
+        rig.check(key, OK if i % 2 else CRIT, CRIT if i % 2 else OK)
+        assert await rig.at(20 + 40 * i + 30) == []
+    assert rig.manager.flapping == {key: T0 + 20}
+    rig.now = T0 + 600  # settles in a failing state: now it is a real problem, alerted at once
+    rig.flap(key, False)
+    assert await rig.at(601) == [("problem", key)]
+
+
+async def test_flapping_open_alert_pauses_reminders_and_recovery(rig_factory: Callable[..., Rig]) -> None:
+    rig = rig_factory([{"receivers": ["chat"], "renotify": 60, "escalate": [{"after": 300, "receivers": ["boss"]}]}])
+    key = "lib-16/catalogue/http"
+    rig.check(key, CRIT)
+    assert await rig.at(10) == [("problem", key)]
+    rig.now = T0 + 30
+    rig.flap(key, True)
+    assert await rig.at(31) == [("problem", key), ("flapping", key)]
+    assert rig.sink.posts[-1]["subject"].startswith("[bibnet] FLAPPING lib-16/catalogue/http")
+    assert "paused until it settles" in rig.sink.posts[-1]["text"]
+    rig.now = T0 + 40
+    rig.check(key, OK, CRIT)
+    assert len(await rig.at(100)) == 2  # no recovery while flapping
+    rig.now = T0 + 120
+    rig.check(key, CRIT, OK)
+    assert len(await rig.at(400)) == 2  # no reminder, no escalation while flapping
+    rig.now = T0 + 450
+    rig.flap(key, False)  # stops flapping, still failing: said once, then reminders resume
+    sent = await rig.at(451)
+    assert sent[2] == ("flapping_stopped", key)
+    assert rig.sink.posts[2]["subject"].endswith("(stopped flapping)")
+    assert ("escalation", key) in sent[3:]
+    rig.now = T0 + 500
+    rig.check(key, OK, CRIT)
+    rig.flap(key, True)
+    rig.now = T0 + 600
+    rig.flap(key, False)  # settles OK: the recovery goes out now, once, to everyone told
+    sent = await rig.at(601)
+    assert sent.count(("recovery", key)) == 2
+    assert ("flapping_stopped", key) not in sent[3:]

@@ -5,6 +5,8 @@ decides what to send: a problem opens an alert once it has been HARD for the rul
 `settle` delay, so root causes and re-checks are known), is re-notified and escalated while nobody has
 acknowledged it, and ends with a recovery to everyone who was told. Checks of a site that is DOWN,
 UNREACHABLE or in maintenance stay quiet; so does a site behind a down parent (the parent's alert lists it).
+A flapping check opens no alert; if one is open, its receivers are told once that it flaps, and its
+reminders, escalation and recovery wait until it settles (as Icinga does).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from bibnet_ops.alerts._model import Ack, NotificationKind
 from bibnet_ops.alerts._notes import NoteMixin
 from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.events import Sample, SiteStatusChange, StateChange
+from bibnet_ops.events import FlappingChange, Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckStatus, SiteStatus
 
@@ -88,6 +90,8 @@ class AlertManager(NoteMixin, AckMixin):
         self._last_sample: dict[str, float] = {}
         self._site_checks: dict[str, set[str]] = {}
         self._to_confirm: set[str] = set()
+        self.flapping: dict[str, float] = {}
+        self._flap_news: list[tuple[str, bool]] = []
         self.poll_now = poll_now
         self._next_id = 1
         self._acks_read = float("-inf")
@@ -107,6 +111,12 @@ class AlertManager(NoteMixin, AckMixin):
             self._on_check(event)
         elif isinstance(event, SiteStatusChange):
             self._on_site(event)
+        elif isinstance(event, FlappingChange):
+            if event.flapping:
+                self.flapping[event.check_id] = event.time
+            else:
+                self.flapping.pop(event.check_id, None)
+            self._flap_news.append((event.check_id, event.flapping))
 
     def _on_check(self, ev: StateChange) -> None:
         key = ev.check_id
@@ -238,6 +248,7 @@ class AlertManager(NoteMixin, AckMixin):
             result = hook(now)
             if asyncio.iscoroutine(result):
                 await result
+        await self._tell_flapping(now)
         for key, problem in list(self.problems.items()):
             if key not in self.alerts:
                 await self._maybe_open(problem, now)
@@ -279,8 +290,21 @@ class AlertManager(NoteMixin, AckMixin):
             and now >= ready + self.config.settle
         ]
 
+    async def _tell_flapping(self, now: float) -> None:
+        """Tell the receivers of an open alert once when its check starts, and once when it stops, flapping."""
+        news, self._flap_news = self._flap_news, []
+        for key, started in news:
+            alert = self.alerts.get(key)
+            if alert is None or not alert.told:
+                continue
+            if started:
+                log.info("alert %s: %s is flapping; notifications paused", alert.id, key)
+                self.dispatcher.submit(self._note(NotificationKind.FLAPPING, alert, now), alert.told)
+            elif key in self.problems:  # still failing; if it recovered, the recovery says so
+                self.dispatcher.submit(self._note(NotificationKind.FLAPPING_STOPPED, alert, now), alert.told)
+
     async def _maybe_open(self, p: Problem, now: float) -> None:
-        if self._covered(p, now) or self._acked(p.key, now):
+        if p.key in self.flapping or self._covered(p, now) or self._acked(p.key, now):
             return
         due = self._due_routes(p, None, now)
         if not due:
@@ -318,7 +342,7 @@ class AlertManager(NoteMixin, AckMixin):
             await self._db_call(
                 "update_alert", alert.id, state=alert.state, affected=alert.affected, reason=alert.reason
             )
-        if self._covered(p, now) or self._acked(alert.key, now):
+        if alert.key in self.flapping or self._covered(p, now) or self._acked(alert.key, now):
             return
         due = self._due_routes(p, alert, now)
         if due:
@@ -342,6 +366,9 @@ class AlertManager(NoteMixin, AckMixin):
 
     async def _maybe_recover(self, alert: OpenAlert, now: float) -> None:
         """The problem is gone: once dependants have been re-checked, tell everyone who was told."""
+        if alert.key in self.flapping:
+            alert.recovering_since = None
+            return
         if alert.recovering_since is None:
             alert.recovering_since = now
         if now < alert.hold_until:

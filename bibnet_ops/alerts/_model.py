@@ -40,6 +40,8 @@ class NotificationKind(StrEnum):
     REMINDER = "reminder"
     ESCALATION = "escalation"
     RECOVERY = "recovery"
+    FLAPPING = "flapping"
+    FLAPPING_STOPPED = "flapping_stopped"
 
 
 def format_duration(seconds: float) -> str:
@@ -129,6 +131,10 @@ class Notification:
         name = f" — {self.site_name}" if self.site_name else ""
         if self.kind is NotificationKind.RECOVERY:
             return f"{self.subject_prefix} RECOVERED {what}{name}"
+        if self.kind is NotificationKind.FLAPPING:
+            return f"{self.subject_prefix} FLAPPING {what}{name}"
+        if self.kind is NotificationKind.FLAPPING_STOPPED:
+            return f"{self.subject_prefix} {self.state} {what}{name} (stopped flapping)"
         tag = {NotificationKind.REMINDER: " (reminder)", NotificationKind.ESCALATION: " (escalated)"}.get(self.kind, "")
         return f"{self.subject_prefix} {self.state} {what}{name}{tag}"
 
@@ -142,6 +148,11 @@ class Notification:
             lines = [
                 f"✔ RECOVERED {what}{name} after {format_duration(self.time - self.since)} ({self.state} since {local})"
             ]
+        elif self.kind is NotificationKind.FLAPPING:
+            lines = [
+                f"⇅ FLAPPING {what}{name}: it keeps changing state; reminders, escalation and recovery are"
+                f" paused until it settles (first {self.state} since {local})"
+            ]
         else:
             glyph = _GLYPHS.get(self.state, "•")
             head = f"{glyph} {self.state} {what}{name} since {local} ({format_duration(self.time - self.since)})"
@@ -149,6 +160,8 @@ class Notification:
                 head += " — reminder"
             elif self.kind is NotificationKind.ESCALATION:
                 head += f" — escalated (level {self.escalation_level}, not acknowledged)"
+            elif self.kind is NotificationKind.FLAPPING_STOPPED:
+                head += " — stopped flapping, still failing"
             lines = [head]
             if self.reason:
                 lines.append(f"Reason: {self.reason}")
