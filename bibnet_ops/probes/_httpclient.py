@@ -1,13 +1,22 @@
-"""Shared HTTP plumbing for the `http` and `oaipmh` probes: one pooled client per site, bounded reads.
+"""Shared HTTP plumbing for the `http` and `oaipmh` probes: one connection pool per site, bounded reads.
 
-Why one `httpx.AsyncClient` per site rather than one for the whole collector: httpx's single shared
-connection pool degrades sharply under concurrency (encode/httpx#3215, measured here: ~370 GET/s with
-100 requests in flight on one client against ~1,400/s with a client per worker). Sites are the natural
-unit: their checks share a host, so keep-alive connections are reused, while different sites never
-contend for the same pool lock. Each client is created lazily, keyed by site and TLS settings, admits
-at most `MAX_IN_FLIGHT` requests at a time, and the pool keeps at most `MAX_CLIENTS` clients (least
-recently used evicted first; clients idle longer than `IDLE_SECONDS` are closed). Clients belong to
-the event loop that created them, so the pool is kept per loop. Call `close_clients()` at shutdown.
+Why one pool per site rather than one for the whole collector: httpx's single shared connection pool
+degrades sharply under concurrency (encode/httpx#3215, measured here: ~370 GET/s with 100 requests in
+flight on one client against ~1,400/s with a client per worker). Sites are the natural unit: their
+checks share a host, so keep-alive connections are reused, while different sites never contend for the
+same pool lock. Each site's entry is created lazily, keyed by site and TLS settings, admits at most
+`MAX_IN_FLIGHT` requests at a time, and at most `MAX_CLIENTS` entries are kept (least recently used
+evicted first; entries idle longer than `IDLE_SECONDS` are closed). Entries belong to the event loop
+that created them, so the pool is kept per loop. Call `close_clients()` at shutdown.
+
+A plain request (no redirect to follow) goes straight to httpx's transport layer, an
+`httpcore.AsyncConnectionPool` on the asyncio network backend of `_httpnet`, with a request built once
+by `prepare()` (URL parsed, headers merged and validated by httpx) and reused by every poll of the check:
+that skips, per poll, what the probes never use of `httpx.AsyncClient` (URL and header merging, cookie
+jar, auth and redirect machinery, event hooks) and anyio's per-read cancel scopes, about half the CPU of
+a keep-alive GET. The reply is still read through `httpx.Response`, so content codings are decoded as
+before. Checks that follow redirects use an `httpx.AsyncClient` on the same TLS context, created on first
+use. No proxy is ever consulted (the transport reads no environment) and no cookie is ever kept.
 
 `fetch()` is the one entry point the probes use: it streams the reply, stops reading at `max_body`
 bytes, optionally captures the server certificate's expiry, and turns every transport failure into a
@@ -17,7 +26,6 @@ bytes, optionally captures the server certificate's expiry, and turns every tran
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import ssl
 import time
@@ -26,9 +34,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpcore
 import httpx
+
+from bibnet_ops.probes._httperrors import FetchError, describe
+from bibnet_ops.probes._httpnet import AsyncioBackend
+from bibnet_ops.probes._httprequest import USER_AGENT, PreparedRequest, prepare, send
 
 __all__ = [
     "IDLE_SECONDS",
@@ -36,26 +48,43 @@ __all__ = [
     "MAX_IN_FLIGHT",
     "FetchError",
     "FetchResult",
+    "PreparedRequest",
     "close_clients",
     "fetch",
     "pool_size",
+    "prepare",
 ]
 
 MAX_CLIENTS = 2048  # a whole regional network keeps its keep-alive connections; idle ones still close
 MAX_IN_FLIGHT = 8
 IDLE_SECONDS = 300.0
-USER_AGENT = "bibnet-ops/0.1 (+library network monitoring)"
+KEEPALIVE_SECONDS = 5.0  # httpx's default: an idle connection is closed after this long
 
 _ClientKey = tuple[str, bool, str]
+_BACKEND = AsyncioBackend()
 
 
 @dataclass
 class _Entry:
-    client: httpx.AsyncClient
+    """One site's connections for one TLS setting."""
+
+    ssl_context: ssl.SSLContext
+    pool: httpcore.AsyncConnectionPool
     slots: asyncio.Semaphore
+    client: httpx.AsyncClient | None = None  # only for checks that follow redirects
     last_used: float = field(default_factory=time.monotonic)
     in_flight: int = 0
     retired: bool = False
+
+    def redirect_client(self) -> httpx.AsyncClient:
+        if self.client is None:
+            self.client = _new_client(self.ssl_context)
+        return self.client
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        if self.client is not None:
+            await self.client.aclose()
 
 
 class _Pool:
@@ -69,7 +98,7 @@ class _Pool:
         if entry is not None:
             self.entries.move_to_end(key)
             return entry
-        entry = _Entry(client=_new_client(key), slots=asyncio.Semaphore(MAX_IN_FLIGHT))
+        entry = _new_entry(key)
         self.entries[key] = entry
         self._evict()
         return entry
@@ -88,7 +117,7 @@ class _Pool:
         self.entries.clear()
         for entry in entries:
             entry.retired = True
-            await entry.client.aclose()
+            await entry.aclose()
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Pool] = weakref.WeakKeyDictionary()
@@ -99,7 +128,7 @@ def _retire(entry: _Entry) -> None:
     """Close an evicted client now if idle, else when its last request finishes."""
     entry.retired = True
     if entry.in_flight == 0:
-        task = asyncio.get_running_loop().create_task(entry.client.aclose())
+        task = asyncio.get_running_loop().create_task(entry.aclose())
         _closing.add(task)
         task.add_done_callback(_closing.discard)
 
@@ -140,12 +169,28 @@ class _NoCookies(DefaultCookiePolicy):
         return False
 
 
-def _new_client(key: _ClientKey) -> httpx.AsyncClient:
+def _new_entry(key: _ClientKey) -> _Entry:
     _site, verify, ca_file = key
+    context = _ssl_context(verify, ca_file)
+    pool = httpcore.AsyncConnectionPool(
+        ssl_context=context,
+        max_connections=MAX_IN_FLIGHT,
+        max_keepalive_connections=MAX_IN_FLIGHT,
+        keepalive_expiry=KEEPALIVE_SECONDS,
+        network_backend=_BACKEND,
+    )
+    return _Entry(ssl_context=context, pool=pool, slots=asyncio.Semaphore(MAX_IN_FLIGHT))
+
+
+def _new_client(context: ssl.SSLContext) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        verify=_ssl_context(verify, ca_file),
+        verify=context,
         trust_env=False,  # a collector must not silently route library traffic through a proxy
-        limits=httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT),
+        limits=httpx.Limits(
+            max_connections=MAX_IN_FLIGHT,
+            max_keepalive_connections=MAX_IN_FLIGHT,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+        ),
         headers={"User-Agent": USER_AGENT},
         cookies=CookieJar(policy=_NoCookies()),
     )
@@ -164,19 +209,6 @@ async def close_clients() -> None:
         await pool.close()
     if _closing:
         await asyncio.gather(*list(_closing), return_exceptions=True)
-
-
-class FetchError(Exception):
-    """A request failed before a complete HTTP reply was read; `str()` is the technician's reason.
-
-    `timeout` is True when the deadline (not the device) ended the attempt.
-    """
-
-    def __init__(self, reason: str, *, timeout: bool = False, config: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.timeout = timeout
-        self.config = config
 
 
 @dataclass
@@ -214,65 +246,6 @@ def _charset(content_type: str) -> str:
     return ""
 
 
-def _hostport(url: str) -> str:
-    parts = urlsplit(url)
-    host = parts.hostname or "?"
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    return f"{host}:{port}"
-
-
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _describe(exc: Exception, url: str, timeout: float) -> FetchError:
-    """Translate an httpx/OS/TLS failure into a short reason naming the endpoint."""
-    where = _hostport(url)
-    if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return FetchError(f"no answer within {timeout:.1f} s from {where}", timeout=True)
-    if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.LocalProtocolError):
-        return FetchError(f"bad URL {url!r}: {exc}", config=True)
-    chain = _cause_chain(exc)
-    for cause in chain:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            detail = cause.verify_message or "verification failed"
-            return FetchError(f"TLS certificate rejected by {where}: {detail}")
-        if isinstance(cause, ssl.SSLError):
-            return FetchError(f"TLS handshake with {where} failed: {cause.reason or cause}")
-    for cause in chain:
-        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
-            return FetchError(f"connection refused on {where}")
-        if isinstance(cause, ConnectionResetError):
-            return FetchError(f"connection reset by {where} during the reply")
-        if isinstance(cause, OSError) and "Name or service not known" in str(cause):
-            return FetchError(f"cannot resolve host name in {where}")
-        if isinstance(cause, OSError) and cause.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-            return FetchError(f"no route to {where}")
-    if isinstance(exc, httpx.RemoteProtocolError):
-        text = str(exc)
-        if "without sending complete" in text or "peer closed" in text.lower():
-            return FetchError(f"{where} closed the connection mid-reply")
-        if "disconnected without sending" in text:
-            return FetchError(f"{where} closed the connection without replying")
-        # h11 appends the offending bytes as a bytearray repr, which tells a technician nothing
-        return FetchError(f"malformed HTTP reply from {where}: {text.split(': bytearray', 1)[0][:80]}")
-    if isinstance(exc, httpx.ConnectError):
-        return FetchError(f"cannot connect to {where}: {str(exc)[:80] or type(exc).__name__}")
-    if isinstance(exc, httpx.ReadError | httpx.WriteError):
-        return FetchError(f"connection to {where} broke during the reply")
-    if isinstance(exc, httpx.DecodingError):
-        return FetchError(f"undecodable reply from {where}: {str(exc)[:80]}")
-    return FetchError(f"request to {where} failed: {type(exc).__name__}: {str(exc)[:80]}")
-
-
 def _cert_not_after(response: httpx.Response) -> float | None:
     """Expiry (UTC epoch) of the peer certificate, read from the live TLS stream."""
     stream = response.extensions.get("network_stream")
@@ -289,7 +262,7 @@ def _cert_not_after(response: httpx.Response) -> float | None:
 
 async def fetch(
     site_id: str,
-    url: str,
+    request: str | PreparedRequest,
     *,
     deadline: float,
     method: str = "GET",
@@ -301,11 +274,12 @@ async def fetch(
     ca_file: str = "",
     want_cert: bool = False,
 ) -> FetchResult:
-    """Perform one request on the site's pooled client and read at most `max_body` bytes of the body.
+    """Perform one request on the site's pool and read at most `max_body` bytes of the body.
 
     Args:
-        site_id: Site the device belongs to; selects the pooled client.
-        url: Absolute URL.
+        site_id: Site the device belongs to; selects the pool.
+        request: Absolute URL, or a request from `prepare()` (then `method`, `params` and `headers`
+            are ignored: they are part of it).
         deadline: `loop.time()` by which everything, including waiting for a slot, must be done.
         method: HTTP method.
         params: Query parameters added to the URL.
@@ -324,6 +298,8 @@ async def fetch(
     """
     loop = asyncio.get_running_loop()
     budget = max(deadline - loop.time(), 0.0)
+    if not isinstance(request, PreparedRequest):
+        request = prepare(request, method=method, headers=headers, params=params)
     pool = _pools.get(loop)
     if pool is None:
         pool = _pools[loop] = _Pool()
@@ -339,24 +315,20 @@ async def fetch(
                     timeout=True,
                 ) from None
             try:
-                return await _request(
-                    entry.client,
-                    url,
-                    loop=loop,
-                    method=method,
-                    params=params,
-                    headers=headers,
-                    max_body=max_body,
-                    follow_redirects=follow_redirects,
-                    want_cert=want_cert,
-                    timeout=max(deadline - loop.time(), 0.001),
-                )
+                started = loop.time()
+                if follow_redirects:
+                    response = await _send_following(entry.redirect_client(), request, max(deadline - started, 0.001))
+                    url = str(response.url)
+                else:
+                    response = await send(entry.pool, request)
+                    url = request.full_url
+                return await _read(response, url, started, max_body, want_cert)
             finally:
                 entry.slots.release()
     except FetchError:
         raise
     except Exception as exc:
-        raise _describe(exc, url, budget) from None
+        raise describe(exc, request.url, budget) from None
     finally:
         entry.in_flight -= 1
         entry.last_used = time.monotonic()
@@ -364,24 +336,16 @@ async def fetch(
             _retire(entry)
 
 
-async def _request(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    loop: asyncio.AbstractEventLoop,
-    method: str,
-    params: dict[str, str] | None,
-    headers: dict[str, str] | None,
-    max_body: int,
-    follow_redirects: bool,
-    want_cert: bool,
-    timeout: float,
-) -> FetchResult:
-    started = loop.time()
-    request_kwargs: dict[str, Any] = {"params": params, "headers": headers}
-    async with client.stream(
-        method, url, follow_redirects=follow_redirects, timeout=timeout, **request_kwargs
-    ) as response:
+async def _send_following(client: httpx.AsyncClient, request: PreparedRequest, timeout: float) -> httpx.Response:
+    built = client.build_request(
+        request.method, request.url, params=dict(request.params), headers=dict(request.headers), timeout=timeout
+    )
+    return await client.send(built, stream=True, follow_redirects=True)
+
+
+async def _read(response: httpx.Response, url: str, started: float, max_body: int, want_cert: bool) -> FetchResult:
+    """Read at most `max_body` bytes of the reply's body, then close it."""
+    try:
         cert = _cert_not_after(response) if want_cert else None
         chunks: list[bytes] = []
         size = 0
@@ -395,15 +359,17 @@ async def _request(
                 break
         body = b"".join(chunks)[:max_body]
         return FetchResult(
-            url=str(response.url),
+            url=url,
             status=response.status_code,
             reason_phrase=response.reason_phrase,
             headers=response.headers,
             body=body,
             truncated=truncated,
-            latency=loop.time() - started,
+            latency=asyncio.get_running_loop().time() - started,
             cert_not_after=cert,
         )
+    finally:
+        await response.aclose()
 
 
 def _more_pending(response: httpx.Response) -> bool:

@@ -9,6 +9,10 @@ certificate expires; use thresholds with direction "below"), `verify_tls` (true)
 `follow_redirects` (false), `max_body` (1 MiB). Without `tls_expiry`/`json_metric` the metric is the
 reply latency in seconds. An address that already ends with `path` (an OAI-PMH base URL pasted whole)
 is used as it is rather than getting the path twice.
+
+A check's validated options and its request (built once by httpx, see `_httprequest`) are kept between
+polls, keyed by check id and valid only for that very `CheckSpec` object: a configuration reload makes
+new objects, so a changed URL, header or parameter takes effect at the next poll.
 """
 
 from __future__ import annotations
@@ -31,11 +35,13 @@ from bibnet_ops.probes._common import (
     param_int,
     param_str,
 )
-from bibnet_ops.probes._httpclient import FetchError, FetchResult, fetch
+from bibnet_ops.probes._httpclient import FetchError, FetchResult, PreparedRequest, fetch, prepare
 
 __all__ = ["HttpOptions", "build_url", "probe"]
 
 _MISSING = object()
+_MAX_PREPARED = 65536  # far more checks than one collector polls; past it the cache starts afresh
+_prepared: dict[str, tuple[CheckSpec, HttpOptions, PreparedRequest]] = {}
 
 
 @dataclass(frozen=True)
@@ -148,18 +154,19 @@ async def probe(check: CheckSpec) -> Sample:
         threshold crossing, UNKNOWN for a misconfigured check or a reply that cannot be interpreted.
     """
     try:
-        opts = HttpOptions.from_check(check)
+        opts, request = _prepare(check)
     except ParamError as exc:
         return make_sample(check, CheckStatus.UNKNOWN, f"bad check configuration: {exc}")
+    except FetchError as exc:
+        status = CheckStatus.UNKNOWN if exc.config else CheckStatus.CRITICAL
+        return make_sample(check, status, exc.reason)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
         reply = await fetch(
             check.site_id,
-            opts.url,
+            request,
             deadline=started + check.timeout,
-            method=opts.method,
-            headers=opts.headers,
             max_body=opts.max_body,
             follow_redirects=opts.follow_redirects,
             verify_tls=opts.verify_tls,
@@ -170,6 +177,24 @@ async def probe(check: CheckSpec) -> Sample:
         status = CheckStatus.UNKNOWN if exc.config else CheckStatus.CRITICAL
         return make_sample(check, status, exc.reason, latency=loop.time() - started)
     return judge(check, opts, reply)
+
+
+def _prepare(check: CheckSpec) -> tuple[HttpOptions, PreparedRequest]:
+    """The check's options and request, built on its first poll (a faulty check is not kept).
+
+    Raises:
+        ParamError: A parameter has the wrong type or value.
+        FetchError: The URL or headers cannot be sent.
+    """
+    cached = _prepared.get(check.id)
+    if cached is not None and cached[0] is check:
+        return cached[1], cached[2]
+    opts = HttpOptions.from_check(check)
+    request = prepare(opts.url, method=opts.method, headers=opts.headers)
+    if len(_prepared) >= _MAX_PREPARED:
+        _prepared.clear()
+    _prepared[check.id] = (check, opts, request)
+    return opts, request
 
 
 def judge(check: CheckSpec, opts: HttpOptions, reply: FetchResult) -> Sample:
