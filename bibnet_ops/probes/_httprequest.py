@@ -61,6 +61,10 @@ def prepare(
         merged = httpx.Headers(DEFAULT_HEADERS)
         merged.update(headers or {})
         request = httpx.Request(method, url, params=params, headers=merged)
+        if not request.url.host:
+            raise httpx.InvalidURL("the URL names no host")
+        if request.url.port is not None and not 0 < request.url.port < 65536:
+            raise httpx.InvalidURL(f"port {request.url.port} is out of range")
         core = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -101,6 +105,4 @@ async def send(pool: httpcore.AsyncConnectionPool, request: PreparedRequest) -> 
     """Send a prepared request on an httpcore pool; the reply's body is left to stream."""
     # no per-operation timeouts: the caller's deadline bounds connect, TLS, writes and reads together
     reply = await pool.handle_async_request(request.core)
-    return httpx.Response(
-        reply.status, headers=reply.headers, stream=_CoreStream(reply), extensions=reply.extensions
-    )
+    return httpx.Response(reply.status, headers=reply.headers, stream=_CoreStream(reply), extensions=reply.extensions)
