@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 from test_engine_support import Recorder, network
 
 from bibnet_ops import probes
 from bibnet_ops.engine import Engine, guarded_probe, poll_once
+from bibnet_ops.engine._scheduler import Scheduler
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 
 SIX_SITES = {f"lib-{i}": (None, ["web"]) for i in range(6)}
@@ -143,3 +146,103 @@ async def test_snapshot_is_read_only_and_complete() -> None:
         finally:
             engine.stop()
             await task
+
+
+# --- phases: the checks of one device fall due together, devices stay spread ----------------------
+
+
+def _timed(site: str, device: str, name: str, interval: float, **kw: float) -> CheckSpec:
+    return CheckSpec(
+        site_id=site, device_id=device, name=name, probe="clock", address="127.0.0.1", interval=interval,
+        timeout=0.5, retry_interval=kw.get("retry_interval", interval),
+    )
+
+
+async def _poll_times(
+    checks: list[CheckSpec], seconds: float, monkeypatch: pytest.MonkeyPatch, *, first_spread: float = 60.0,
+    fail: set[str] | None = None, poll_now_at: tuple[float, list[str]] | None = None,
+) -> dict[str, list[float]]:
+    """Run a Scheduler for `seconds` and return each check's poll start times (seconds after the start).
+
+    The probe only notes when it ran; checks in `fail` are answered with the retry delay (a SOFT episode)
+    until `fail` is emptied.
+    """
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    starts: dict[str, list[float]] = defaultdict(list)
+    failing = fail if fail is not None else set()
+
+    async def clock(check: CheckSpec) -> Sample:
+        starts[check.id].append(loop.time() - t0)
+        return Sample(check.id, CheckStatus.CRITICAL if check.id in failing else CheckStatus.OK)
+
+    def on_result(check: CheckSpec, sample: Sample) -> float:
+        return check.retry_interval if sample.status is CheckStatus.CRITICAL else check.interval
+
+    monkeypatch.setitem(probes._cache, "clock", clock)
+    scheduler = Scheduler(checks, on_result, first_spread=first_spread, rng=random.Random(5))
+    task = asyncio.create_task(scheduler.run())
+    if poll_now_at is not None:
+        await asyncio.sleep(poll_now_at[0])
+        scheduler.poll_now(poll_now_at[1])
+        await asyncio.sleep(seconds - poll_now_at[0])
+    else:
+        await asyncio.sleep(seconds)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return starts
+
+
+def _together(a: list[float], b: list[float], tolerance: float = 0.02) -> bool:
+    return len(a) == len(b) and all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
+
+
+async def test_checks_of_one_device_poll_together_and_devices_stay_spread(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = []
+    for i in range(40):
+        site, device = f"lib-{i // 2}", f"scanner-{i % 2}"
+        checks += [_timed(site, device, "uptime", 0.4), _timed(site, device, "pages", 0.4),
+                   _timed(site, device, "if-errors", 0.8)]
+    starts = await _poll_times(checks, 1.9, monkeypatch, first_spread=0.4)
+    firsts = []
+    for i in range(40):
+        key = f"lib-{i // 2}/scanner-{i % 2}"
+        uptime, pages, errors = starts[f"{key}/uptime"], starts[f"{key}/pages"], starts[f"{key}/if-errors"]
+        assert len(uptime) >= 4, (key, uptime)
+        assert _together(uptime, pages), (key, uptime, pages)
+        # the slower check polls on the same grid: with every other poll of its device's faster checks
+        assert all(any(abs(e - u) <= 0.02 for u in uptime) for e in errors), (key, errors, uptime)
+        firsts.append(uptime[0])
+    # the 40 devices' first polls spread over the 0.4 s interval instead of bunching
+    buckets = Counter(min(int(t / 0.1), 3) for t in firsts)
+    assert len(buckets) == 4 and max(buckets.values()) <= 20, sorted(firsts)
+    assert max(firsts) - min(firsts) > 0.25, sorted(firsts)
+
+
+async def test_a_retried_check_returns_to_its_device_phase(monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a SOFT episode a check polls at its retry interval; once OK again it rejoins its device."""
+    uptime, pages = _timed("lib", "scanner", "uptime", 0.4), _timed("lib", "scanner", "pages", 0.4, retry_interval=0.13)
+    failing = {pages.id}
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.5, failing.clear)
+    starts = await _poll_times([uptime, pages], 2.0, monkeypatch, first_spread=0.4, fail=failing)
+    up, pg = starts[uptime.id], starts[pages.id]
+    gaps = [b - a for a, b in itertools.pairwise(pg)]
+    assert any(abs(g - 0.13) < 0.03 for g in gaps), pg  # retried at retry_interval meanwhile
+    # after the recovery the two checks poll together again
+    late_up = [t for t in up if t > 1.2]
+    late_pg = [t for t in pg if t > 1.2]
+    assert late_up and _together(late_up, late_pg), (up, pg)
+
+
+async def test_poll_now_then_back_on_the_device_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    uptime, pages = _timed("lib", "scanner", "uptime", 0.5), _timed("lib", "scanner", "pages", 0.5)
+    # first polls within 0.05 s, so the grid is ~0.0x, 0.5x, 1.0x, 1.5x s and 0.3 s falls between two points
+    starts = await _poll_times([uptime, pages], 1.8, monkeypatch, first_spread=0.05, poll_now_at=(0.3, [pages.id]))
+    up, pg = starts[uptime.id], starts[pages.id]
+    assert any(0.29 < t < 0.35 for t in pg), pg  # polled at once when asked
+    # that poll stands for the one due at ~0.5 s (no second poll within half an interval), then the
+    # check is back on its device's grid
+    assert not [t for t in pg if 0.35 < t < 0.8], pg
+    assert _together([t for t in up if t > 0.8], [t for t in pg if t > 0.8]), (up, pg)

@@ -6,9 +6,13 @@ devices hang only ever holds its own few slots and never queues the rest of the 
 probe runs under `asyncio.timeout(check.timeout + margin)`: a device that never answers becomes a
 CRITICAL "no answer within N s" sample instead of a stuck task.
 
-The next poll of a check is scheduled when its result is in, at `due + delay` (the delay chosen by the
-result handler: `interval`, or `retry_interval` during a SOFT episode), which keeps each check on its
-own cadence without drift; a check is never polled twice at once.
+Jitter is drawn per device, not per check: the checks of one device poll on one grid (a random phase
+of the device, whatever their intervals), so checks with the same interval fall due together and their
+requests to the device can share a packet (the snmp probe coalesces GETs to one agent), while different
+devices stay spread over the interval. The next poll of a check is scheduled when its result is in:
+after a normal result at the grid point nearest `due + interval` (which brings a check back onto its
+device's grid after retries or a poll-now), during a SOFT episode at `due + retry_interval`, as the
+result handler decides; a check is never polled twice at once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import random
 import threading
 import time
@@ -30,6 +35,9 @@ from bibnet_ops.probes import run_probe
 __all__ = ["TIMEOUT_MARGIN", "ResultHandler", "Scheduler", "guarded_probe", "poll_once"]
 
 log = logging.getLogger(__name__)
+
+# a device's phase is drawn over a day, so its remainder modulo any shorter interval is near uniform
+_PHASE_RANGE = 86_400.0
 
 TIMEOUT_MARGIN = 0.5
 """Seconds granted beyond `check.timeout` before the engine cuts a probe off itself."""
@@ -80,6 +88,7 @@ async def poll_once(
 class _Entry:
     spec: CheckSpec
     due: float = 0.0
+    anchor: float = 0.0  # a time on the device's grid: normal polls fall on anchor + k * interval
     gen: int = 0
     running: bool = False
     rerun: bool = False
@@ -168,6 +177,14 @@ class Scheduler:
                 self._push(entry, now)
         self._wake.set()
 
+    @staticmethod
+    def _on_grid(entry: _Entry, wanted: float) -> float:
+        """The point of the check's device grid within half an interval of `wanted` (not before it by more)."""
+        interval = entry.spec.interval
+        if interval <= 0:
+            return wanted
+        return entry.anchor + math.ceil((wanted - interval / 2 - entry.anchor) / interval) * interval
+
     def _push(self, entry: _Entry, due: float) -> None:
         entry.due = due
         entry.gen += 1
@@ -179,10 +196,17 @@ class Scheduler:
         self._thread = threading.get_ident()
         now = loop.time()
         self.stats = PollStats(started=now)
+        phases: dict[tuple[str, str], float] = {}
         for entry in self._entries.values():
-            spread = min(entry.spec.interval, self._first_spread)
-            early = entry.spec.id in self._early
-            self._push(entry, now if early else now + self._rng.uniform(0.0, max(0.0, spread)))
+            spec = entry.spec
+            device = (spec.site_id, spec.device_id)
+            phase = phases.get(device)
+            if phase is None:
+                phase = phases[device] = self._rng.uniform(0.0, _PHASE_RANGE)
+            spread = min(spec.interval, self._first_spread)
+            # one phase modulo nested spreads (30 s, 60 s, 300 s...) puts the device's polls on one grid
+            entry.anchor = now + (phase % spread if spread > 0 else 0.0)
+            self._push(entry, now if spec.id in self._early else entry.anchor)
         self._early.clear()
         heap = self._heap
         try:
@@ -249,6 +273,8 @@ class Scheduler:
         if entry.rerun:
             entry.rerun = False
             next_due = now
+        elif delay == spec.interval:
+            next_due = max(now, self._on_grid(entry, due + delay))
         else:
             next_due = max(now, due + max(0.0, delay))
         self._push(entry, next_due)

@@ -2,7 +2,8 @@
 
 pysnmp binds an engine and its UDP socket to the event loop that created them, so the session is keyed
 by the running loop: a new loop (each test, or a restarted collector) gets a fresh engine and the old
-one is closed. Replies are turned into `SnmpValue`s (a type name and a Python value) and failures into
+one is closed. GETs go through `_snmp_batch`, which coalesces those made to one agent at once; walks are
+sent from here. Replies are turned into `SnmpValue`s (a type name and a Python value) and failures into
 `SnmpError`s carrying a reason a technician understands (those types live in `_snmp_values`); nothing
 here builds a `Sample`.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
@@ -25,7 +26,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     UdpTransportTarget,
     UsmUserData,
     bulk_cmd,
-    get_cmd,
 )
 from pysnmp.proto import errind
 from pysnmp.proto.rfc1902 import ObjectName
@@ -52,7 +52,6 @@ __all__ = [
     "Target",
     "close_session",
     "open_session",
-    "snmp_get",
     "snmp_walk",
 ]
 
@@ -131,11 +130,15 @@ class _Session:
         builder = self.engine.message_dispatcher.mib_instrum_controller.get_mib_builder()
         (self.dispatcher.parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
         self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
+        self.opening: dict[tuple[str, int, float], asyncio.Task[UdpTransportTarget]] = {}
         self.auth: dict[Credentials, CommunityData | UsmUserData] = {}
         # pysnmp resolves every ObjectType against its MIB tree once (~0.7 ms); a resolved one is reused
         self.objects: dict[str, ObjectType] = {}
         self.context = ContextData()
         self.guard: AsyncIterator[None] | None = None
+        # GETs waiting to be coalesced, per (host, port, credentials), and the requests sending them
+        self.batches: dict[tuple[str, int, Credentials], list[Any]] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def close(self) -> None:
         """Close the engine's socket, also when its loop is already closed."""
@@ -212,13 +215,32 @@ async def _target(session: _Session, target: Target) -> UdpTransportTarget:
     """Return the cached pysnmp transport target for an address and timeout."""
     key = (target.host, target.port, target.timeout)
     cached = session.targets.get(key)
-    if cached is None:
-        try:
-            cached = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout, retries=0)
-        except Exception as exc:  # pysnmp wraps resolver errors in PySnmpError
-            raise SnmpError(f"cannot resolve SNMP address {target.label}: {exc}") from None
-        session.targets[key] = cached
-    return cached
+    if cached is not None:
+        return cached
+    # checks of one device opening its target together wait for one creation, so they also wake
+    # together and their first GETs can still share a request
+    opening = session.opening.get(key)
+    if opening is None:
+        opening = session.opening[key] = asyncio.get_running_loop().create_task(_create_target(session, target))
+        opening.add_done_callback(_forget_opening(session, key))
+    return await asyncio.shield(opening)
+
+
+async def _create_target(session: _Session, target: Target) -> UdpTransportTarget:
+    try:
+        created = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout, retries=0)
+    except Exception as exc:  # pysnmp wraps resolver errors in PySnmpError
+        raise SnmpError(f"cannot resolve SNMP address {target.label}: {exc}") from None
+    session.targets[(target.host, target.port, target.timeout)] = created
+    return created
+
+
+def _forget_opening(session: _Session, key: tuple[str, int, float]) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        session.opening.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # read here too, so a creation whose callers all gave up logs nothing
+    return done
 
 
 def _auth(session: _Session, creds: Credentials) -> CommunityData | UsmUserData:
@@ -330,46 +352,6 @@ async def _exchange(
             dispatcher.expired[key] = sent
 
 
-async def snmp_get(
-    target: Target, creds: Credentials, oids: list[str], deadline: float | None = None
-) -> tuple[dict[str, SnmpValue], float]:
-    """GET several OIDs in one request.
-
-    Args:
-        target: agent address and per-request timeout.
-        creds: resolved community or v3 user.
-        oids: numeric OIDs without a leading dot.
-        deadline: `loop.time()` by which the answer must be in (the whole check's budget), if any.
-
-    Returns:
-        The value of each requested OID (exception values included) and the round trip in seconds.
-
-    Raises:
-        SnmpError: no answer, a USM/protocol error, an error status, or a reply that is not usable.
-    """
-    session, transport = await _open(target, deadline)
-    junk_before = _junk_seen(session, target)
-    started = time.monotonic()
-    request = get_cmd(
-        session.engine,
-        _auth(session, creds),
-        transport,
-        session.context,
-        *[_object(session, oid) for oid in oids],
-        lookupMib=False,
-    )
-    indication, status, index, var_binds = await _exchange(session, target, creds, request, deadline)
-    latency = time.monotonic() - started
-    _raise_for(session, target, creds, indication, status, index, oids, junk_before)
-    values: dict[str, SnmpValue] = {}
-    for name, value in var_binds:
-        values[str(name)] = convert(value)
-    for oid in oids:
-        if oid not in values:
-            raise SnmpError(f"agent {target.label} answered without OID {oid}")
-    return values, latency
-
-
 async def snmp_walk(
     target: Target,
     creds: Credentials,
@@ -390,7 +372,7 @@ async def snmp_walk(
         (index suffix, value) pairs, e.g. ("3", SnmpValue("Integer", 1)), and the total time in seconds.
 
     Raises:
-        SnmpError: as for `snmp_get`, when the walk is not done by `deadline`, or when the agent returns
+        SnmpError: as for `_snmp_batch.snmp_get`, when the walk is not done by `deadline`, or when the agent returns
             OIDs that do not increase.
     """
     session, transport = await _open(target, deadline)

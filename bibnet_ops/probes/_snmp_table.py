@@ -15,7 +15,8 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bibnet_ops.probes._snmp_session import Credentials, SnmpError, SnmpValue, Target, snmp_get, snmp_walk
+from bibnet_ops.probes._snmp_batch import snmp_get
+from bibnet_ops.probes._snmp_session import Credentials, SnmpError, SnmpValue, Target, snmp_walk
 
 __all__ = ["SYS_UPTIME", "TableRows", "forget_index_cache", "read_rows", "uptime_seconds"]
 

@@ -15,7 +15,9 @@ Parameters (`check.params`):
     user, auth_protocol (SHA|SHA256|MD5|none), priv_protocol (AES|AES256|DES|none): SNMPv3.
 Credentials (`check.credentials`): `community` (v2c), `auth_key` and `priv_key` (v3), by reference.
 
-`check.timeout` bounds the whole check, every request included (a walk makes several). Walks of
+`check.timeout` bounds the whole check, every request included (a walk makes several). GETs made to
+one agent in the same event-loop turn, e.g. by the checks of a device falling due together, share one
+request (see `_snmp_batch`); each check still gets only its own values and errors. Walks of
 named rows (`interfaces` set) walk the table once, then GET just those rows by their cached index
 (see `_snmp_table`; `INDEX_MAX_AGE`, `forget_index_cache()`).
 
@@ -31,6 +33,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample, SecretError
+from bibnet_ops.probes._snmp_batch import snmp_get
 from bibnet_ops.probes._snmp_format import (
     _COLUMNS,
     _IF_STATES,
@@ -53,7 +56,6 @@ from bibnet_ops.probes._snmp_session import (
     Target,
     close_session,
     open_session,
-    snmp_get,
 )
 from bibnet_ops.probes._snmp_table import forget_index_cache, read_rows
 
