@@ -7,6 +7,7 @@ so an alert's record never precedes the transition that caused it).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,7 @@ class Collector:
             ).start()
             self.engine.subscribe(self.writer.handle)
         self.alerting: Any = None
+        self._closing: asyncio.Future[None] | None = None
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
@@ -75,13 +77,26 @@ class Collector:
                 await self.alerting.start()
             await self.engine.run()
         finally:
-            if self.alerting is not None:
-                try:
-                    await self.alerting.stop()
-                except Exception:  # history must still be committed if alerting fails to drain
-                    log.exception("alerting did not stop cleanly")
-            if self.writer is not None:
-                self.writer.close()
+            await self.close()
+
+    async def close(self) -> None:
+        """Drain alerting and commit history, once (`run` does it on its way out).
+
+        A process about to exit may call it without waiting for the engine to cancel every queued poll,
+        which takes seconds with thousands of checks.
+        """
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        if self.alerting is not None:
+            try:
+                await self.alerting.stop()
+            except Exception:  # history must still be committed if alerting fails to drain
+                log.exception("alerting did not stop cleanly")
+        if self.writer is not None:
+            self.writer.close()
 
     def stop(self) -> None:
         self.engine.stop()

@@ -1,14 +1,14 @@
 """Changing things from the dashboard: acks (single, batch, root cause, removal), maintenance windows, read-only.
 
 Two set-ups, both with real parts: the fixed network of `test_tui_support` with a real AlertManager running on
-its own loop thread (as on the engine's) and a real SQLite store; and the real engine + collector polling
-the real simulator, where a window started from the dashboard turns the site MAINTENANCE.
+its own loop thread and a real SQLite store; and the real collector in its child process polling the real
+simulator, where an ack made on the screen reaches the child's AlertManager and its store, and a window
+started from the dashboard turns the site MAINTENANCE.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -16,20 +16,19 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from test_tui_live import KEPT, REPO, SITES, _all_up, until
+from test_tui_live import REPO, SITES, _all_up, quick_inventory, until
 from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host
 
 from bibnet_ops.alerts import Ack, AlertLog, AlertManager, access_policy, build_alerting, login_name
-from bibnet_ops.collector import Collector
 from bibnet_ops.inventory import load_inventory
 from bibnet_ops.model import SiteStatus
 from bibnet_ops.probes import snmp
+from bibnet_ops.remote import CollectorProcess
 from bibnet_ops.sim import Simulator
 from bibnet_ops.store import MaintenanceWindow, SqliteStore
 from bibnet_ops.tui.app import DashboardApp
 from bibnet_ops.tui.changes import ConsoleChanges, parse_optional_duration
 from bibnet_ops.tui.commands import RegistryCommands
-from bibnet_ops.tui.runner import EngineThread
 from bibnet_ops.tui.screens import ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.screens.forms import AckForm, MaintenanceForm
 from bibnet_ops.tui.screens.windows import MaintenanceListScreen
@@ -284,40 +283,36 @@ def test_parse_optional_duration() -> None:
         raise AssertionError(bad)
 
 
-# The real engine, collector (history store, alerting and its MaintenanceSync) and simulator.
+# The real collector in its child process (engine, history store, alerting and its MaintenanceSync) and simulator.
 
 
 @asynccontextmanager
-async def live_console(tmp_path: Path) -> AsyncIterator[tuple[Simulator, DashboardApp, Path]]:
+async def live_console(
+    tmp_path: Path, read_only: bool = False
+) -> AsyncIterator[tuple[Simulator, DashboardApp, Path]]:
     shipped = load_inventory(REPO / "config")
     sim = Simulator([shipped.sites[s] for s in SITES], seed=5, always_open=True)
     snmp.forget_baselines()
     async with sim:
-        inv = load_inventory(sim.write_config(tmp_path / "config"))
-        checks = [
-            dataclasses.replace(c, interval=0.3, retries=2, retry_interval=0.1, timeout=1.0, recover_after=1)
-            for c in inv.checks
-            if f"{c.device_id}/{c.name}" in KEPT
-        ]
-        inv = dataclasses.replace(inv, checks=checks)
-        collector = Collector(inv, store=tmp_path / "history.db", first_spread=0.1)
-        engine = EngineThread(collector).start()
+        inv = quick_inventory(sim.write_config(tmp_path / "config"))
+        # The collector (engine, history store, alerting with its MaintenanceSync) in its child process.
+        collector = CollectorProcess(inv, store=tmp_path / "history.db", first_spread=0.1, ship_inventory=True)
         store = collector.store_path
         assert store is not None
         changes = ConsoleChanges(
-            access_policy(inv.settings),
-            alerting=collector.alerting,
-            loop=lambda: engine.loop,
+            access_policy(inv.settings, read_only=read_only),
+            acks=collector,
             store_path=store,
             timezone=inv.timezone,
         )
+        collector.start()
         app = DashboardApp(
-            inv, engine.buffer, lang="en", refresh=0.2, host=lambda: (1.0, 2.0), tiles=False, changes=changes
+            inv, collector, lang="en", refresh=0.2, host=lambda: (1.0, 2.0), tiles=False, changes=changes
         )
         try:
             yield sim, app, store
         finally:
-            await asyncio.to_thread(engine.stop)
+            await asyncio.to_thread(collector.stop)
             changes.close()
             snmp.forget_baselines()
 

@@ -1,7 +1,7 @@
-"""The dashboard driving the real engine against the real simulator (shortened check timings).
+"""The dashboard driving the real collector against the real simulator (shortened check timings).
 
-Polls every 0.3 s and HARD after two failures, so each scenario settles in seconds; the engine runs in its
-own thread exactly as `bibnet-ops dashboard` runs it, and the screens only ever see its events.
+Polls every 0.3 s and HARD after two failures, so each scenario settles in seconds; the collector runs in a
+child process exactly as `bibnet-ops dashboard` runs it, and the screens only ever see its events.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from bibnet_ops.engine import Engine
-from bibnet_ops.inventory import load_inventory
+from bibnet_ops.inventory import Inventory, load_inventory
 from bibnet_ops.model import SiteStatus
 from bibnet_ops.probes import snmp
+from bibnet_ops.remote import CollectorProcess
 from bibnet_ops.sim import Simulator
 from bibnet_ops.tui.app import DashboardApp
-from bibnet_ops.tui.runner import EngineThread
 from bibnet_ops.tui.screens import OverviewScreen, ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.widgets import SiteTree
 
@@ -35,21 +34,27 @@ async def until(pilot: Any, predicate: Callable[[], bool], timeout: float = 20.0
             await pilot.pause(0.05)
 
 
+def quick_inventory(config: Path, interval: float = 0.3) -> Inventory:
+    """The simulator's inventory with a few checks per site, polled every `interval` s, HARD after two failures."""
+    inv = load_inventory(config)
+    checks = [dataclasses.replace(c, interval=interval, retries=2, retry_interval=0.1, timeout=1.0, recover_after=1)
+              for c in inv.checks if f"{c.device_id}/{c.name}" in KEPT]
+    return dataclasses.replace(inv, checks=checks)
+
+
 @asynccontextmanager
 async def live(tmp_path: Path) -> AsyncIterator[tuple[Simulator, DashboardApp]]:
     shipped = load_inventory(REPO / "config")
     sim = Simulator([shipped.sites[s] for s in SITES], seed=5, always_open=True)
     snmp.forget_baselines()
     async with sim:
-        inv = load_inventory(sim.write_config(tmp_path / "config"))
-        checks = [dataclasses.replace(c, interval=0.3, retries=2, retry_interval=0.1, timeout=1.0, recover_after=1)
-                  for c in inv.checks if f"{c.device_id}/{c.name}" in KEPT]
-        engine = EngineThread(Engine(inv, checks, first_spread=0.1, seed=1)).start()
-        app = DashboardApp(inv, engine.buffer, lang="en", refresh=0.2, host=lambda: (1.0, 2.0), tiles=False)
+        inv = quick_inventory(sim.write_config(tmp_path / "config"))
+        collector = CollectorProcess(inv, store=False, alerts=False, first_spread=0.1, ship_inventory=True).start()
+        app = DashboardApp(inv, collector, lang="en", refresh=0.2, host=lambda: (1.0, 2.0), tiles=False)
         try:
             yield sim, app
         finally:
-            await asyncio.to_thread(engine.stop)
+            await asyncio.to_thread(collector.stop)
             snmp.forget_baselines()
 
 

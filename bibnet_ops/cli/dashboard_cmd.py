@@ -1,4 +1,9 @@
-"""`bibnet-ops dashboard`: run the engine on the configured inventory and show the live dashboard."""
+"""`bibnet-ops dashboard`: run the collector on the configured inventory and show the live dashboard.
+
+The collector (engine, history writer, alerting) runs in a child process (`bibnet_ops.remote`), so the
+dashboard's process only draws: keys are answered at once however many devices are polled, and the first
+frame does not wait for the child to load the inventory or open the store.
+"""
 
 from __future__ import annotations
 
@@ -56,39 +61,33 @@ def _run(args: argparse.Namespace) -> int:
 def run_dashboard(
     inventory: Inventory, args: argparse.Namespace, first_spread: float = 60.0, store: Path | None = None
 ) -> int:
-    """Start the collector (engine, history, alerting) in a background thread, run the dashboard, stop both.
+    """Start the collector (engine, history, alerting) in a child process, run the dashboard, stop both.
 
     Args:
-        inventory: what to poll and show.
+        inventory: what to poll and show; the child reads the same directory.
         args: the display options (see `add_display_options`).
         first_spread: seconds over which the engine spreads its first polls.
         store: history database; default `--store`, else the configured one.
     """
     from bibnet_ops.alerts import access_policy
-    from bibnet_ops.collector import Collector
-    from bibnet_ops.store import StoreError
+    from bibnet_ops.remote import CollectorProcess
     from bibnet_ops.tui.app import DashboardApp
     from bibnet_ops.tui.changes import ConsoleChanges
-    from bibnet_ops.tui.runner import EngineThread
 
-    try:
-        collector = Collector(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    engine = EngineThread(collector).start()
-    # Acks go through the collector's AlertManager on the engine's loop; windows through the store.
+    collector = CollectorProcess(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
+    # Acks go to the child's AlertManager over its socket; windows through the store, which the child follows.
     changes = ConsoleChanges(
         access_policy(inventory.settings, read_only=bool(getattr(args, "read_only", False))),
-        alerting=collector.alerting,
-        loop=lambda: engine.loop,
+        acks=collector,
         store_path=collector.store_path,
         timezone=inventory.timezone,
     )
+    collector.start()
+    failure: str | None = None
     try:
         app = DashboardApp(
             inventory,
-            engine.buffer,
+            collector,
             lang=args.lang,
             arabic=args.arabic,
             theme=args.theme,
@@ -98,7 +97,16 @@ def run_dashboard(
             store_path=collector.store_path,
         )
         app.run()
-        return int(app.return_code or 0)
+        code = int(app.return_code or 0)
     finally:
-        engine.stop()
+        failure = collector.collector_stopped()
+        tail = collector.log_tail() if failure is not None else ""
+        collector.stop()
         changes.close()
+    if failure is None:
+        return code
+    # The screen is gone: say why the collector stopped where the technician can still read it.
+    print(f"bibnet-ops: the collector stopped: {failure}", file=sys.stderr)
+    if tail:
+        print(tail, file=sys.stderr)
+    return code or 1

@@ -1,8 +1,10 @@
 """`bibnet-ops demo`: the dashboard on a simulated national network, in one command.
 
 Starts `bibnet-ops sim` as a child process (a lively scenario, libraries open around the clock), waits for
-its `ready:` line, loads the inventory it wrote, and runs engine + dashboard on it. On exit (q, ctrl+c,
-SIGHUP, SIGTERM) the simulator is terminated and its temporary directory removed: nothing is left running.
+its `ready:` line, loads the inventory it wrote, and runs the dashboard on it with the collector in a second
+child process: the dashboard's own process only draws. On exit (q, ctrl+c, SIGHUP, SIGTERM) the collector
+and the simulator are stopped and the temporary directory removed: nothing is left running (both children
+also stop by themselves if the dashboard is killed outright).
 """
 
 from __future__ import annotations

@@ -121,6 +121,7 @@ class DashboardApp(ConsoleApp):
         self.set_reactive(DashboardApp.refresh_interval, refresh)
         self.ticks = 0
         self.last_tick_seconds = 0.0
+        self.collector_stopped: str | None = None
 
     # Lifecycle.
 
@@ -173,6 +174,7 @@ class DashboardApp(ConsoleApp):
         started = time.perf_counter()
         self.ticks += 1
         self._apply_events()
+        self._watch_collector()
         self.refresh_acks()
         if not self.paused:
             self._push_changes()
@@ -182,6 +184,13 @@ class DashboardApp(ConsoleApp):
     def _apply_events(self) -> None:
         if self.source is not None:
             self.state.apply_many(self.source.drain())
+
+    def _watch_collector(self) -> None:
+        """Say once when the collector stops; the header keeps showing it."""
+        stopped = self.source.collector_stopped() if self.source is not None else None
+        if stopped is not None and self.collector_stopped is None:
+            self.notify(tr("note.collector_stopped", reason=stopped), severity="error", timeout=30)
+        self.collector_stopped = stopped
 
     def _push_changes(self) -> None:
         sites, checks = self.state.take_dirty()
@@ -211,6 +220,7 @@ class DashboardApp(ConsoleApp):
             filter_text=self.filter_text,
             title="bibnet-ops",
             read_only=self.read_only,
+            collector_stopped=self.collector_stopped,
         )
 
     def refresh_header(self) -> None:

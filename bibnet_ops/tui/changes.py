@@ -1,10 +1,11 @@
 """What the dashboard may change, and how: acks through the AlertManager, maintenance through the store (no Textual).
 
-Every call returns a `concurrent.futures.Future` at once, so the screen never waits: acknowledgements run
-as coroutines on the engine's own loop (where the AlertManager lives, `asyncio.run_coroutine_threadsafe`),
-maintenance windows are written by a private worker thread through the same store API as
-`bibnet-ops maintenance`. The access policy is checked before anything is scheduled (and again by the
-manager), so a read-only console raises `ReadOnlyError` and writes nothing.
+Every call returns a `concurrent.futures.Future` at once, so the screen never waits: acknowledgements go to
+the collector's AlertManager through an `AckService` (the collector process, `bibnet_ops.remote`, or
+`LoopAcks` for a manager on an event loop of this process), maintenance windows are written by a private
+worker thread through the same store API as `bibnet-ops maintenance` (the collector's MaintenanceSync reads
+them from there). The access policy is checked before anything is sent (and again by the manager), so a
+read-only console raises `ReadOnlyError` and writes nothing.
 """
 
 from __future__ import annotations
@@ -15,18 +16,105 @@ from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bibnet_ops.alerts import AccessPolicy, Ack, AlertLog, login_name, parse_duration
+from bibnet_ops.remote import NotAvailableError
 from bibnet_ops.store import MaintenanceWindow, SqliteStore
 
-__all__ = ["AckRequest", "ConsoleChanges", "MaintenanceRequest", "NotAvailableError", "parse_optional_duration"]
+__all__ = [
+    "AckRequest",
+    "AckService",
+    "ConsoleChanges",
+    "LoopAcks",
+    "MaintenanceRequest",
+    "NotAvailableError",
+    "parse_optional_duration",
+]
 
 T = TypeVar("T")
 
 
-class NotAvailableError(RuntimeError):
-    """The console has no alerting manager or no history store for this change."""
+class AckService(Protocol):
+    """Where acknowledgements are made: the collector's AlertManager, wherever it runs."""
+
+    def acknowledge(
+        self,
+        keys: Iterable[str],
+        comment: str,
+        *,
+        author: str | None = None,
+        sticky: bool = False,
+        expires_at: float | None = None,
+        policy: Any = None,
+    ) -> Future[Any]:
+        """`AlertManager.acknowledge`; the future holds the acks made or raises the manager's error."""
+        ...
+
+    def unacknowledge(self, keys: Iterable[str], *, who: str | None = None, policy: Any = None) -> Future[Any]:
+        """`AlertManager.unacknowledge`; the future holds the acks ended."""
+        ...
+
+    def active_acks(self) -> Future[Any] | None:
+        """The acks holding now per the manager, or None when no manager can answer (read the store)."""
+        ...
+
+
+class LoopAcks:
+    """An AlertManager running on an event loop of this process (`loop()` returns it, or None if not running)."""
+
+    def __init__(self, alerting: Any, loop: Callable[[], asyncio.AbstractEventLoop | None]) -> None:
+        self.alerting = alerting
+        self._loop = loop
+
+    def acknowledge(
+        self,
+        keys: Iterable[str],
+        comment: str,
+        *,
+        author: str | None = None,
+        sticky: bool = False,
+        expires_at: float | None = None,
+        policy: Any = None,
+    ) -> Future[Any]:
+        targets = list(keys)
+
+        async def run() -> list[Ack]:
+            acks: list[Ack] = self.alerting.acknowledge(
+                targets, comment, author=author, sticky=sticky, expires_at=expires_at, policy=policy
+            )
+            return acks
+
+        return self._on_loop(run)
+
+    def unacknowledge(self, keys: Iterable[str], *, who: str | None = None, policy: Any = None) -> Future[Any]:
+        targets = list(keys)
+
+        async def run() -> list[Ack]:
+            ended: list[Ack] = self.alerting.unacknowledge(targets, who=who, policy=policy)
+            return ended
+
+        return self._on_loop(run)
+
+    def active_acks(self) -> Future[Any] | None:
+        if self.alerting is None or self._running_loop() is None:
+            return None
+
+        async def run() -> dict[str, Ack]:
+            now = time.time()
+            return {k: a for k, a in self.alerting.acks.items() if a.active(now)}
+
+        return self._on_loop(run)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
+        loop = self._loop()
+        return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
+
+    def _on_loop(self, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
+        loop = self._running_loop()
+        if self.alerting is None or loop is None:
+            return _failed(NotAvailableError("no alerting manager running"))
+        return asyncio.run_coroutine_threadsafe(make(), loop)
 
 
 @dataclass(frozen=True)
@@ -70,8 +158,9 @@ class ConsoleChanges:
 
     Args:
         policy: read-only or not (`access_policy(settings, read_only)`).
-        alerting: the collector's AlertManager (None: no acknowledgements).
-        loop: returns the engine's running event loop, where `alerting` lives (None while not started).
+        acks: where acknowledgements are made (a `CollectorProcess`, `LoopAcks`; None: nowhere).
+        alerting: an AlertManager on an event loop of this process (shorthand for `LoopAcks(alerting, loop)`).
+        loop: returns the running event loop where `alerting` lives (None while not started).
         store_path: the history store (None: no maintenance windows, no acks without a manager).
         timezone: the network's time zone, recorded with new windows.
         who: the person at the keyboard (default: the login name, `SUDO_USER` under sudo).
@@ -81,6 +170,7 @@ class ConsoleChanges:
         self,
         policy: AccessPolicy,
         *,
+        acks: AckService | None = None,
         alerting: Any = None,
         loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
         store_path: Path | None = None,
@@ -88,8 +178,9 @@ class ConsoleChanges:
         who: str | None = None,
     ) -> None:
         self.policy = policy
-        self.alerting = alerting
-        self._loop = loop
+        self.acks: AckService | None = acks if acks is not None else (
+            LoopAcks(alerting, loop) if alerting is not None else None
+        )
         self.store_path = store_path
         self.timezone = timezone
         self.who = who or login_name()
@@ -107,29 +198,26 @@ class ConsoleChanges:
         """Let the worker thread finish what it was given, then end it."""
         self._pool.shutdown(wait=False)
 
-    # Acknowledgements, on the engine's loop.
+    # Acknowledgements, by the collector's AlertManager.
 
     def acknowledge(self, request: AckRequest) -> Future[list[Ack]]:
         """Acknowledge problems (author: `who`).
 
         Raises:
-            ReadOnlyError: the console is read-only (raised here, before anything is scheduled).
+            ReadOnlyError: the console is read-only (raised here, before anything is sent).
         """
         self.policy.require("ack")
         expires_at = time.time() + request.expires_in if request.expires_in else None
-
-        async def run() -> list[Ack]:
-            acks: list[Ack] = self.alerting.acknowledge(
-                request.keys,
-                request.comment,
-                author=self.who,
-                sticky=request.sticky,
-                expires_at=expires_at,
-                policy=self.policy,
-            )
-            return acks
-
-        return self._on_engine(run)
+        if self.acks is None:
+            return _failed(NotAvailableError("no alerting manager running"))
+        return self.acks.acknowledge(
+            request.keys,
+            request.comment,
+            author=self.who,
+            sticky=request.sticky,
+            expires_at=expires_at,
+            policy=self.policy,
+        )
 
     def unacknowledge(self, keys: Iterable[str]) -> Future[list[Ack]]:
         """Remove the acks of problems.
@@ -138,23 +226,15 @@ class ConsoleChanges:
             ReadOnlyError: the console is read-only.
         """
         self.policy.require("unack")
-        targets = list(keys)
-
-        async def run() -> list[Ack]:
-            ended: list[Ack] = self.alerting.unacknowledge(targets, who=self.who, policy=self.policy)
-            return ended
-
-        return self._on_engine(run)
+        if self.acks is None:
+            return _failed(NotAvailableError("no alerting manager running"))
+        return self.acks.unacknowledge(list(keys), who=self.who, policy=self.policy)
 
     def active_acks(self) -> Future[dict[str, Ack]]:
         """The acks holding now: the manager's (it re-reads the store every few seconds), else the store's."""
-        if self.alerting is not None and self._running_loop() is not None:
-
-            async def run() -> dict[str, Ack]:
-                now = time.time()
-                return {k: a for k, a in self.alerting.acks.items() if a.active(now)}
-
-            return self._on_engine(run)
+        future = self.acks.active_acks() if self.acks is not None else None
+        if future is not None:
+            return future
         path = self.store_path
         if path is None or not path.exists():
             return _done({})
@@ -167,16 +247,6 @@ class ConsoleChanges:
                 log.close()
 
         return self._pool.submit(read)
-
-    def _running_loop(self) -> asyncio.AbstractEventLoop | None:
-        loop = self._loop()
-        return loop if loop is not None and loop.is_running() and not loop.is_closed() else None
-
-    def _on_engine(self, make: Callable[[], Coroutine[Any, Any, T]]) -> Future[T]:
-        loop = self._running_loop()
-        if self.alerting is None or loop is None:
-            return _failed(NotAvailableError("no alerting manager running"))
-        return asyncio.run_coroutine_threadsafe(make(), loop)
 
     # Maintenance windows, through the store.
 

@@ -1,4 +1,8 @@
-"""The header's two lines (counts, throughput, poll health, host, clock, badges) as styled runs (no Textual)."""
+"""The header's two lines (counts, throughput, poll health, host, clock, badges) as styled runs (no Textual).
+
+A collector that stopped (crashed, killed, failed to start) gets a badge on the first line and its reason
+in place of the poll-health figures, which would otherwise go stale without a word.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from bibnet_ops.model import SiteStatus
 from bibnet_ops.tui.fmt import age, number
 from bibnet_ops.tui.i18n import site_state_name, tr
 from bibnet_ops.tui.mapmodel import Segment
-from bibnet_ops.tui.source import PollHealth
+from bibnet_ops.tui.source import HealthFigures
 from bibnet_ops.tui.status import PENDING_GLYPH, SITE_GLYPH, SITE_ORDER, SITE_STYLE
 
 __all__ = ["HeaderData", "header_lines"]
@@ -26,7 +30,7 @@ class HeaderData:
     total_sites: int = 0
     throughput: float = 0.0
     pages_today: int = 0
-    health: PollHealth | None = None
+    health: HealthFigures | None = None
     cpu: float | None = None
     memory: float | None = None
     clock: str = ""
@@ -35,6 +39,7 @@ class HeaderData:
     filter_text: str = ""
     title: str = ""
     read_only: bool = False
+    collector_stopped: str | None = None
 
 
 def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segment]]:
@@ -43,6 +48,8 @@ def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segm
     top: list[Segment] = []
     if data.read_only:
         top += [(f" {tr('header.read_only')} ", "badge"), (" ", "plain")]
+    if data.collector_stopped is not None:
+        top += [(f" {tr('header.collector_stopped')} ", "alarm"), (" ", "plain")]
     if data.paused:
         top += [(f" {tr('header.paused')} ", "badge"), (" ", "plain")]
     if data.title and not compact:
@@ -62,7 +69,10 @@ def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segm
          "plain"),
         (" · " + tr("header.today", pages=number(data.pages_today)), "dim"),
     ]
-    if data.health is not None:
+    if data.collector_stopped is not None:
+        bottom += [(" │ " if compact else "  │ ", "dim"),
+                   (tr("header.collector_reason", reason=data.collector_stopped), "down")]
+    elif data.health is not None:
         h = data.health
         poll = tr("header.poll_short" if compact else "header.poll", rate=number(h.checks_per_second, 1))
         lag = tr("header.lag_short" if compact else "header.lag", lag=f"{h.lag:.1f}s")

@@ -30,6 +30,8 @@ EN: dict[str, str] = {
     "header.last_short": "last {age}",
     "header.host": "CPU {cpu}% MEM {mem}%",
     "header.paused": "PAUSED",
+    "header.collector_stopped": "COLLECTOR STOPPED",
+    "header.collector_reason": "collector stopped: {reason}",
     "header.refresh": "⟳{interval}",
     "header.filter": "filter: {text}",
     # Overview.
@@ -166,6 +168,7 @@ EN: dict[str, str] = {
     "note.repoll": "Re-poll requested: {pattern}",
     "note.repoll_none": "Nothing selected to re-poll",
     "note.no_engine": "No engine attached: nothing to re-poll",
+    "note.collector_stopped": "The collector stopped ({reason}); the screen keeps the last states it received",
     "note.theme": "Theme: {theme}",
     # Units.
     "unit.seconds": "{n}s",

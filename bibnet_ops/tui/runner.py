@@ -1,7 +1,9 @@
-"""Run the engine in its own thread and loop, feeding an `EventBuffer` the dashboard drains (no Textual).
+"""Run the engine in a thread of the dashboard's own process, feeding an `EventBuffer` it drains (no Textual).
 
-Probing thousands of devices must not make key presses wait, so the engine gets its own asyncio loop in a
-background thread; its subscriber only appends to a deque, and the dashboard reads that deque on its timer.
+The shipped commands run the collector in a child process instead (`bibnet_ops.remote.CollectorProcess`):
+at national scale a polling thread holds the interpreter lock long enough to delay key presses. This
+in-process runner stays for small embedded uses and for `benchmarks/dashboard.py --in-process`, which
+measures the difference.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class EngineThread:
 
     def __init__(self, engine: Any, limit: int = 200_000) -> None:
         self.engine = engine
-        self.buffer = EventBuffer(limit=limit, health=self._health, poll_now=self._poll_now)
+        self.buffer = EventBuffer(limit=limit, health=self._health, poll_now=self._poll_now, stopped=self._stopped)
         self._unsubscribe = engine.subscribe(self.buffer)
         self._thread = threading.Thread(target=self._run, name="bibnet-engine", daemon=True)
         self._started = threading.Event()
@@ -73,6 +75,11 @@ class EngineThread:
 
     def _poll_now(self, pattern: str) -> bool:
         return bool(self.engine.poll_now(pattern))
+
+    def _stopped(self) -> str | None:
+        if not self._thread.is_alive() and self._started.is_set():
+            return f"{type(self.error).__name__}: {self.error}" if self.error is not None else "stopped"
+        return None
 
     @property
     def running(self) -> bool:

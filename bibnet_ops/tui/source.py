@@ -1,8 +1,9 @@
-"""Where the dashboard's events come from: a thread-safe buffer between the engine and the screen.
+"""Where the dashboard's events come from: the `EventSource` protocol and two in-process sources (no Textual).
 
-The engine calls the subscriber callback from its own thread or loop; the callback only appends to a
-deque (cheap, never blocks the engine), and the app drains the deque on its refresh timer, so a burst of
-events costs one redraw. No Textual here.
+The shipped commands use `bibnet_ops.remote.CollectorProcess` (the collector in a child process). An
+`EventBuffer` serves an engine in this process: the engine calls the subscriber from its own thread or loop,
+the callback only appends to a deque (cheap, never blocks the engine), and the app drains the deque on its
+refresh timer, so a burst of events costs one redraw. `StaticSource` is a still picture for snapshots.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["EventBuffer", "EventSource", "PollHealth", "StaticSource"]
+__all__ = ["EventBuffer", "EventSource", "HealthFigures", "PollHealth", "StaticSource"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,19 @@ class PollHealth:
     last_poll_age: float | None = None
 
 
+class HealthFigures(Protocol):
+    """The poll-health figures the header shows (`PollHealth` here, or the engine's own)."""
+
+    @property
+    def checks_per_second(self) -> float: ...
+
+    @property
+    def lag(self) -> float: ...
+
+    @property
+    def last_poll_age(self) -> float | None: ...
+
+
 class EventSource(Protocol):
     """What the dashboard needs from whatever runs the checks."""
 
@@ -31,12 +45,16 @@ class EventSource(Protocol):
         """Events received since the last call, oldest first."""
         ...
 
-    def poll_health(self) -> PollHealth | None:
+    def poll_health(self) -> HealthFigures | None:
         """Current poll-health figures, or None when unknown."""
         ...
 
     def poll_now(self, pattern: str) -> bool:
         """Ask for the checks matching `site[/device[/check]]` to run now; False if it cannot."""
+        ...
+
+    def collector_stopped(self) -> str | None:
+        """Why the collector no longer runs (shown as a badge), or None while it starts or runs."""
         ...
 
 
@@ -47,6 +65,7 @@ class EventBuffer:
         limit: events kept when the screen falls behind (the oldest are dropped; the next snapshot heals).
         health: a callable returning poll-health figures.
         poll_now: a callable asking the engine to run checks now.
+        stopped: a callable saying why the engine no longer runs (None while it runs).
     """
 
     def __init__(
@@ -54,10 +73,12 @@ class EventBuffer:
         limit: int = 200_000,
         health: Callable[[], PollHealth | None] | None = None,
         poll_now: Callable[[str], bool] | None = None,
+        stopped: Callable[[], str | None] | None = None,
     ) -> None:
         self._events: deque[object] = deque(maxlen=limit)
         self._health = health
         self._poll_now = poll_now
+        self._stopped = stopped
         self.received = 0
 
     def __call__(self, event: object) -> None:
@@ -82,13 +103,19 @@ class EventBuffer:
     def poll_now(self, pattern: str) -> bool:
         return self._poll_now(pattern) if self._poll_now is not None else False
 
+    def collector_stopped(self) -> str | None:
+        return self._stopped() if self._stopped is not None else None
+
 
 class StaticSource:
     """A source with fixed events and figures, for snapshots and screenshots that must not move."""
 
-    def __init__(self, events: list[object] | None = None, health: PollHealth | None = None) -> None:
+    def __init__(
+        self, events: list[object] | None = None, health: PollHealth | None = None, stopped: str | None = None
+    ) -> None:
         self._events = list(events or [])
         self._health = health
+        self.stopped = stopped
         self.polled: list[str] = []
 
     def drain(self) -> list[object]:
@@ -101,3 +128,6 @@ class StaticSource:
     def poll_now(self, pattern: str) -> bool:
         self.polled.append(pattern)
         return True
+
+    def collector_stopped(self) -> str | None:
+        return self.stopped

@@ -25,6 +25,7 @@ STATUS_COMPONENTS = {
         "label",
         "dim",
         "badge",
+        "alarm",
         "title",
         "plain",
     )

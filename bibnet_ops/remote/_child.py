@@ -1,0 +1,228 @@
+"""The collector process: `python -m bibnet_ops.remote._child FD PARENT_PID`, started by `CollectorProcess`.
+
+It reads a `CollectorSpec` from the socket on FD, builds the collector (inventory, history store, alerting),
+streams the engine's events back in batches and answers commands until told to stop, until the socket
+closes (the dashboard went away, however it died) or until its parent process is no longer its parent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from bibnet_ops.remote._outbox import Outbox, Sender
+from bibnet_ops.remote._protocol import (
+    CollectorSpec,
+    Command,
+    Failed,
+    NotAvailableError,
+    Ready,
+    Reply,
+    Stopped,
+    pack_error,
+)
+from bibnet_ops.remote._resync import snapshot_events
+
+__all__ = ["main"]
+
+log = logging.getLogger("bibnet_ops.collector")
+
+# Seconds between poll-health figures sent to the dashboard (and parent-alive checks).
+HEALTH_INTERVAL = 1.0
+# Once told to stop, the process exits after this many seconds even if a probe or a notifier is stuck.
+STOP_DEADLINE = 8.0
+# Seconds the engine gets to cancel its polls before history and alerting are closed without it.
+SETTLE = 0.5
+
+
+class CollectorServer:
+    """Runs one collector and serves one dashboard over `conn`."""
+
+    def __init__(self, conn: Connection, spec: CollectorSpec, parent_pid: int) -> None:
+        self.conn = conn
+        self.spec = spec
+        self.parent_pid = parent_pid
+        self.outbox = Outbox(spec.queue_limit)
+        self.sender = Sender(conn, self.outbox, spec.batch_interval, after_send=self._after_send)
+        self.collector: Any = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.stop_reason = ""
+        self._resync_pending = False
+        self._run_task: asyncio.Task[None] | None = None
+        self._closed_early = asyncio.Event()
+
+    async def serve(self) -> int:
+        """Build and run the collector; the exit status of the process."""
+        from bibnet_ops.collector import Collector
+        from bibnet_ops.inventory import ConfigError, load_inventory
+        from bibnet_ops.store import StoreError
+
+        self.loop = asyncio.get_running_loop()
+        self.sender.start()
+        spec = self.spec
+        try:
+            inventory = spec.inventory if spec.inventory is not None else load_inventory(spec.config_dir or ".")
+            self.collector = Collector(
+                inventory, store=spec.store, alerts=spec.alerts, first_spread=spec.first_spread
+            )
+        except (ConfigError, StoreError, OSError) as exc:
+            return self._finish(Failed(str(exc)), 2)
+        except Exception as exc:  # anything else still reaches the dashboard as a reason, not a silent exit
+            log.exception("the collector could not start")
+            return self._finish(Failed(f"{type(exc).__name__}: {exc}"), 1)
+        collector = self.collector
+        collector.subscribe(self.outbox.event)
+        self.outbox.message(
+            Ready(os.getpid(), len(collector.check_ids), collector.store_path, collector.alerting is not None)
+        )
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self.loop.add_signal_handler(sig, self.stop, f"signal {signal.Signals(sig).name}")
+        threading.Thread(target=self._read_commands, name="bibnet-collector-commands", daemon=True).start()
+        health = asyncio.create_task(self._health())
+        run = self._run_task = asyncio.create_task(collector.run())
+        closed = asyncio.create_task(self._closed_early.wait())
+        try:
+            await asyncio.wait({run, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if run.done():
+                run.result()
+        except Exception as exc:
+            log.exception("the collector stopped with an error")
+            return self._finish(Failed(f"{type(exc).__name__}: {exc}"), 1)
+        finally:
+            health.cancel()
+            closed.cancel()
+        status = self._finish(Stopped(self.stop_reason or "stopped"), 0)
+        if not run.done():
+            # History is committed and alerting drained; the engine is still cancelling queued polls, which
+            # nobody will read: leave without waiting for it (asyncio.run would wait for every task).
+            os._exit(status)
+        return status
+
+    def _finish(self, message: object, status: int) -> int:
+        self.outbox.message(message)
+        self.sender.close(timeout=2.0)
+        return status
+
+    def stop(self, reason: str) -> None:
+        """Stop polling (history is committed and alerting drained by the collector); on the loop."""
+        if self.stop_reason:
+            return
+        self.stop_reason = reason
+        log.warning("stopping: %s", reason)
+        watchdog = threading.Timer(STOP_DEADLINE, os._exit, args=(3,))
+        watchdog.daemon = True
+        watchdog.start()
+        if self.collector is not None:
+            self.collector.stop()
+            assert self.loop is not None
+            self.loop.create_task(self._settle())
+
+    async def _settle(self) -> None:
+        """Give the engine SETTLE seconds to wind down, then close history and alerting without it."""
+        if self._run_task is None:
+            return
+        with contextlib.suppress(TimeoutError, Exception):
+            await asyncio.wait_for(asyncio.shield(self._run_task), SETTLE)
+        if not self._run_task.done():
+            try:
+                await self.collector.close()
+            except Exception:  # the process still has to leave; the log says what was not committed
+                log.exception("history or alerting did not close cleanly")
+            self._closed_early.set()
+
+    async def _health(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):  # a health figure is never worth stopping for
+                self.outbox.health(self.collector.health())
+            if os.getppid() != self.parent_pid:
+                self.stop("the dashboard process is gone")
+            await asyncio.sleep(HEALTH_INTERVAL)
+
+    # Commands, read on a thread and run on the loop (where the engine and the AlertManager live).
+
+    def _read_commands(self) -> None:
+        assert self.loop is not None
+        while True:
+            try:
+                command = self.conn.recv()
+            except (EOFError, OSError):
+                with contextlib.suppress(RuntimeError):
+                    self.loop.call_soon_threadsafe(self.stop, "the dashboard closed the connection")
+                return
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._handle, command)
+
+    def _handle(self, command: Command) -> None:
+        try:
+            value = self._run(command)
+        except Exception as exc:  # the dashboard shows the error to the person who asked
+            if command.id:
+                self.outbox.message(Reply(command.id, None, *pack_error(exc)))
+            return
+        if command.id:
+            self.outbox.message(Reply(command.id, value))
+
+    def _run(self, command: Command) -> Any:
+        collector, args = self.collector, command.args
+        if command.name == "stop":
+            self.stop(args.get("reason", "the dashboard asked"))
+            return None
+        if command.name == "poll":
+            return collector.poll_now(args["pattern"])
+        if command.name == "resync":
+            self._resync()
+            return None
+        alerting = collector.alerting
+        if alerting is None:
+            raise NotAvailableError("no alerting manager running")
+        if command.name == "ack":
+            return alerting.acknowledge(**args)
+        if command.name == "unack":
+            return alerting.unacknowledge(**args)
+        if command.name == "acks":
+            now = time.time()
+            return {k: a for k, a in alerting.acks.items() if a.active(now)}
+        raise ValueError(f"unknown command {command.name!r}")
+
+    # Resynchronising a dashboard that lost state events.
+
+    def _after_send(self) -> None:
+        if self.outbox.lost_state and not self._resync_pending and self.loop is not None:
+            self._resync_pending = True
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._resync)
+
+    def _resync(self) -> None:
+        self._resync_pending = False
+        self.outbox.lost_state = False
+        self.outbox.extend(snapshot_events(self.collector.engine))
+
+
+def main(argv: list[str]) -> int:
+    fd, parent_pid = int(argv[0]), int(argv[1])
+    # Warnings and errors only: the log is kept for telling why the collector stopped, and must not grow per poll.
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # The dashboard decides when to stop: a ctrl+c meant for it must not kill the collector first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(fd)
+    try:
+        spec = conn.recv()
+    except (EOFError, OSError):
+        return 0
+    if os.getppid() != parent_pid or not isinstance(spec, CollectorSpec):
+        return 0
+    return asyncio.run(CollectorServer(conn, spec, parent_pid).serve())
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
