@@ -2,6 +2,8 @@
 
 The exit status follows the monitoring-plugins convention for the worst result: 0 OK, 1 WARNING,
 2 CRITICAL, 3 UNKNOWN (also when nothing matches); an invalid inventory exits 2 after listing its issues.
+A counter-rate check has no rate after one reading, so those are read again after `--rate-wait` seconds
+and the second reading is shown (as check_snmp's rate mode needs two runs).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("selector", nargs="?", default="", metavar="SITE[/DEVICE[/CHECK]]",
                         help="what to check (default: everything)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per check")
+    parser.add_argument("--rate-wait", type=float, default=5.0, metavar="SECONDS",
+                        help="read counter-rate checks (e.g. pages/h) again after SECONDS to show a rate "
+                             "(default 5; 0 shows the first reading only)")
     parser.set_defaults(func=run)
 
 
@@ -103,11 +108,26 @@ def sample_json(check: CheckSpec, sample: Sample) -> dict[str, Any]:
     }
 
 
-async def _run_checks(checks: list[CheckSpec], concurrency: int, per_site: int) -> list[Sample]:
+async def _run_checks(checks: list[CheckSpec], concurrency: int, per_site: int, rate_wait: float = 0.0
+                      ) -> list[Sample]:
     from bibnet_ops.engine import close_probe_clients, poll_once
 
     try:
-        return await poll_once(checks, concurrency=concurrency, per_site_concurrency=per_site)
+        samples = await poll_once(checks, concurrency=concurrency, per_site_concurrency=per_site)
+        if rate_wait > 0 and any(c.probe == "snmp" for c in checks):
+            from bibnet_ops.probes.snmp import wants_second_reading
+
+            again = [i for i, (c, s) in enumerate(zip(checks, samples, strict=True)) if wants_second_reading(c, s)]
+            if again:
+                what = "counter check" if len(again) == 1 else f"{len(again)} counter checks"
+                print(f"bibnet-ops check: reading {what} again in {rate_wait:g} s for a rate "
+                      "(--rate-wait 0 to skip)", file=sys.stderr, flush=True)
+                await asyncio.sleep(rate_wait)
+                second = await poll_once([checks[i] for i in again], concurrency=concurrency,
+                                         per_site_concurrency=per_site)
+                for i, sample in zip(again, second, strict=True):
+                    samples[i] = sample
+        return samples
     finally:
         await close_probe_clients()
 
@@ -123,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
         return CheckStatus.UNKNOWN.exit_code
     collector = inventory.settings.get("collector", {})
     samples = asyncio.run(_run_checks(checks, int(collector.get("concurrency") or 200),
-                                      int(collector.get("per_site_concurrency") or 4)))
+                                      int(collector.get("per_site_concurrency") or 4), max(0.0, args.rate_wait)))
     if args.json:
         for check, sample in zip(checks, samples, strict=True):
             print(json.dumps(sample_json(check, sample), ensure_ascii=False))

@@ -59,12 +59,25 @@ from bibnet_ops.probes._snmp_session import (
 )
 from bibnet_ops.probes._snmp_table import forget_index_cache, read_rows
 
-__all__ = ["INDEX_MAX_AGE", "SYS_UPTIME", "close", "forget_baselines", "forget_index_cache", "format_uptime", "probe"]
+__all__ = [
+    "INDEX_MAX_AGE",
+    "RATE_MODES",
+    "SYS_UPTIME",
+    "close",
+    "forget_baselines",
+    "forget_index_cache",
+    "format_uptime",
+    "probe",
+    "wants_second_reading",
+]
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 
 INDEX_MAX_AGE = 300.0
 """Seconds a device's interface name -> index map is trusted before its table is walked again."""
+
+RATE_MODES = ("rate", "walk_rate")
+"""Modes whose value is a rate between two polls, so a first poll has none."""
 
 
 class _ConfigError(Exception):
@@ -83,6 +96,16 @@ def forget_baselines(check_id: str | None = None) -> None:
     else:
         _baselines.pop(check_id, None)
         _table_baselines.pop(check_id, None)
+
+
+def wants_second_reading(check: CheckSpec, sample: Sample) -> bool:
+    """True when the sample is a rate check's healthy poll that has no rate yet (first reading, reboot...)."""
+    return (
+        check.probe == "snmp"
+        and str(check.params.get("mode", "get")) in RATE_MODES
+        and sample.status is CheckStatus.OK
+        and sample.value is None
+    )
 
 
 def close() -> None:
