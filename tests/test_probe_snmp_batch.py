@@ -281,3 +281,20 @@ async def test_engine_polls_a_scanner_with_one_request_per_round(sim_net: tuple[
         assert pages[-1].reason.endswith(" pages/h"), pages[-1]
         # one request per polling round of the device, not one per check
         assert received[device] == max(len(uptime), len(pages)), (device, received, len(uptime), len(pages))
+
+
+async def test_a_changed_secret_file_is_read_again_after_its_ttl(
+    agent: SnmpAgent, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snmp, "_SECRET_FILE_TTL", 0.3)
+    secret = tmp_path / "community"
+    secret.write_text(COMMUNITY + "\n", encoding="utf-8")
+    check = dataclasses.replace(
+        uptime_check(agent.address, timeout=0.3), credentials={"community": SecretRef(f"file:{secret}")}
+    )
+    assert (await snmp.probe(check)).status is CheckStatus.OK
+    secret.write_text("rotated-elsewhere\n", encoding="utf-8")
+    assert (await snmp.probe(check)).status is CheckStatus.OK  # read at most every 0.3 s
+    await asyncio.sleep(0.35)
+    stale = await snmp.probe(check)
+    assert stale.status is CheckStatus.CRITICAL and stale.reason.endswith("(agent down or wrong community?)")
