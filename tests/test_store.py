@@ -192,7 +192,7 @@ _CRASH_SCRIPT = textwrap.dedent(
     i = 0
     while True:  # polling loop: one transition every few ms until killed
         old, new = (CheckStatus.OK, CheckStatus.CRITICAL) if i % 2 == 0 else (CheckStatus.CRITICAL, CheckStatus.OK)
-        writer.handle(StateChange(f"s/d/c{i % 7}", "s", 1.7e9 + i, old, new, True, f"n={i}"))
+        writer.handle(StateChange(f"s/d{i % 7}/c", "s", 1.7e9 + i, old, new, True, f"n={i}"))
         i += 1
         time.sleep(0.002)
     """
@@ -224,6 +224,12 @@ def test_kill_9_loses_no_committed_transition(tmp_path: Path) -> None:
     assert [t.reason for t in stored[:committed]] == [f"n={i}" for i in range(committed)]
     (run,) = store.runs(0, 2e9)
     assert run.stopped is None  # a killed collector leaves its run open: its heartbeat bounds it
+    # the device's spans were committed with the transitions: the same as deriving them afresh
+    spans = "SELECT start, stop, category, reason FROM device_spans ORDER BY device_id, start"
+    kept = store.conn.execute(spans).fetchall()
+    assert len(kept) > committed // 4
+    store.rebuild_device_spans()
+    assert store.conn.execute(spans).fetchall() == kept
     store.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -206,3 +207,30 @@ def test_worst_of_equals_combining_each_checks_timeline() -> None:
             slow = timeline([(t, s) for t, s, _ in checks[0]], since, until, CHECK_CATEGORY)
         assert worst_of(checks, since, until, CHECK_CATEGORY) == slow, checks
     assert worst_of([[], []], since, since, CHECK_CATEGORY) == combine([[], []], since, since) == []
+
+
+def test_accounting_is_the_span_index_overlap_to_the_last_bit() -> None:
+    # account_on inlines SpanIndex.overlap for speed: every figure must be the very same float
+    from bibnet_ops.reports._intervals import SpanIndex
+    from bibnet_ops.reports._uptime import DOWN, UNKNOWN, UP, Basis, account_on
+
+    rng = random.Random(5)
+    for _ in range(200):
+        watched = normalize((a, a + rng.uniform(0, 50)) for a in (rng.uniform(0, 1000) / 7 for _ in range(30)))
+        cuts = sorted({0.0, 1000.0, *(round(rng.uniform(0, 1000), 3) for _ in range(rng.randint(0, 40)))})
+        segments = [(a, b, rng.choice([UP, DOWN, UNKNOWN])) for a, b in pairwise(cuts)]
+        index = SpanIndex(watched)
+        got = account_on(segments, Basis(1.0, 2.0, 3.0, index), 1000.0)
+        up, down, unknown, charged = 0.0, 0.0, 3.0, []
+        for start, end, category in segments:
+            seconds = index.overlap(start, end)
+            if category == UP:
+                up += seconds
+            elif category == DOWN:
+                down += seconds
+                if seconds > 0:
+                    charged.append((start, end, seconds))
+            else:
+                unknown += seconds
+        assert (got.up, got.down, got.unknown) == (up, down, unknown)
+        assert [(o.start, o.end, o.charged) for o in got.outages] == charged

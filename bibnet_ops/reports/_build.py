@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import time
-from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter
 
 from bibnet_ops.inventory._model import Inventory
-from bibnet_ops.model import CheckSpec, Site
+from bibnet_ops.model import Site
 from bibnet_ops.reports._calendar import local_day_bounds, service_days, service_spans
 from bibnet_ops.reports._intervals import Span, intersect, measure, normalize, subtract
 from bibnet_ops.reports._model import ExcludedWindow, Outage, ReportRow, UnknownPeriod, UptimeReport
+from bibnet_ops.reports._units import Unit, account_units
 from bibnet_ops.reports._uptime import (
-    CHECK_CATEGORY,
     RULES,
-    SITE_CATEGORY,
     Availability,
     Basis,
     Segment,
     account_on,
     basis,
     coverage,
-    timeline,
-    worst_of,
 )
 from bibnet_ops.store import HistoryStore, MaintenanceWindow, window_intervals
 
@@ -41,24 +38,30 @@ SYNC_METRIC = "sync_lag"
 
 def percentile(values: Sequence[float], pct: float) -> float | None:
     """Nearest-rank percentile (the smallest value with at least pct % of values at or below it)."""
-    if not values:
+    return _nearest_rank(sorted(values), pct)
+
+
+def _nearest_rank(ordered: Sequence[float], pct: float) -> float | None:
+    if not ordered:
         return None
-    ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100.0 * len(ordered)))
     return ordered[rank - 1]
 
 
-@dataclass
-class _Unit:
-    """One accounted entity (a site, a device or a check) with what the rows need from it."""
+class _LagFigures:
+    """Sync-lag p95 and maximum over the bucket maxima of a set of checks, each set worked out once: by
+    kind, the OAI row and the network total hold the same checks (a year of them is 730 k values)."""
 
-    key: str
-    name: str
-    site: Site
-    kind: str
-    checks: list[CheckSpec]
-    figures: Availability
-    reasons: dict[float, str] = field(default_factory=dict)
+    def __init__(self, lag: dict[str, list[float]]) -> None:
+        self.lag = lag
+        self._known: dict[frozenset[str], tuple[float | None, float | None]] = {}
+
+    def of(self, units: list[Unit]) -> tuple[float | None, float | None]:
+        ids = frozenset(c.id for u in units for c in u.checks if c.id in self.lag)
+        if ids not in self._known:
+            ordered = sorted(v for c in ids for v in self.lag[c])
+            self._known[ids] = (_nearest_rank(ordered, 95), ordered[-1] if ordered else None)
+        return self._known[ids]
 
 
 def _settings_number(inventory: Inventory, table: str, key: str, default: float | None) -> float | None:
@@ -83,6 +86,33 @@ def build_report(
         hours: "opening" (each site's opening hours) or "24x7".
         now: the present; the part of the period after it is not counted.
     """
+    with _without_cycle_collection():
+        return _build_report(store, inventory, first, last, by=by, hours=hours, now=now)
+
+
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector: a year report makes millions of small acyclic objects (rows,
+    segments, outages) that it would walk again and again (a fifth of the time) and find nothing to free."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_report(
+    store: HistoryStore,
+    inventory: Inventory,
+    first: date,
+    last: date,
+    *,
+    by: str,
+    hours: str,
+    now: float | None,
+) -> UptimeReport:
     if by not in GROUPINGS:
         raise ValueError(f"cannot group by {by!r} (use one of {', '.join(GROUPINGS)})")
     now = time.time() if now is None else now
@@ -103,10 +133,11 @@ def build_report(
             bases[key] = basis(service[site.id], excluded[site.id], covered)
         return account_on(segments, bases[key], horizon)
 
-    units = _units(store, inventory, sites, kinds, by, since, horizon, accounted)
+    units = account_units(store, inventory, sites, kinds, by, since, horizon, accounted)
     sla = _settings_number(inventory, "sla", "target", 99.0) or 99.0
     pages_target = _settings_number(inventory, "sla", "pages_per_day", None)
-    pages, lag, bucket = _metrics(store, inventory, since, until)
+    pages, lag_maxima, bucket = _metrics(store, inventory, since, until)
+    lag = _LagFigures(lag_maxima)
     report = UptimeReport(
         network=inventory.name,
         period_from=first.isoformat(),
@@ -124,7 +155,7 @@ def build_report(
     )
     days_of = lru_cache(maxsize=None)(lambda oh: service_days(oh, since, horizon, hours))
     days = {s.id: days_of(s.opening_hours) for s in sites}
-    groups: dict[str, list[_Unit]] = defaultdict(list)
+    groups: dict[str, list[Unit]] = defaultdict(list)
     for unit in units:
         groups[_group_key(unit, by)].append(unit)
     for key in sorted(groups):
@@ -145,7 +176,8 @@ def build_report(
                     unit.reasons.get(o.start, ""),
                 )
             )
-    report.outages.sort(key=lambda o: (o.start, o.key))
+    # units come in key order and a unit's outages have distinct starts: a stable sort by start is by (start, key)
+    report.outages.sort(key=attrgetter("start"))
     report.maintenance = _listed_windows(windows, sites, service, since, horizon)
     report.unknown_periods = [UnknownPeriod(s, e) for s, e in subtract([(since, horizon)], covered)]
     return report
@@ -159,75 +191,7 @@ def _excluded(windows: Sequence[MaintenanceWindow], site: Site, since: float, un
     return normalize(spans)
 
 
-def _units(
-    store: HistoryStore,
-    inventory: Inventory,
-    sites: list[Site],
-    kinds: dict[str, str],
-    by: str,
-    since: float,
-    horizon: float,
-    accounted: Callable[[list[Segment], Site], Availability],
-) -> list[_Unit]:
-    """Account each site (site/region rows), device (device/kind rows) or check (check rows)."""
-    units: list[_Unit] = []
-    if by in ("site", "region"):
-        changes: dict[str, list[tuple[float, str]]] = defaultdict(list)
-        reasons: dict[str, dict[float, str]] = defaultdict(dict)
-        for tr in store.site_transitions(since, horizon, [s.id for s in sites]):
-            changes[tr.site_id].append((tr.time, tr.new))
-            reasons[tr.site_id][max(tr.time, since)] = tr.reason
-        by_site: dict[str, list[CheckSpec]] = defaultdict(list)
-        for check in inventory.checks:  # one pass: Inventory.checks_of scans every check per call
-            by_site[check.site_id].append(check)
-        for site in sites:
-            segments = timeline(changes[site.id], since, horizon, SITE_CATEGORY)
-            units.append(
-                _Unit(
-                    site.id,
-                    site.name_fr,
-                    site,
-                    site.kind,
-                    by_site[site.id],
-                    accounted(segments, site),
-                    reasons[site.id],
-                )
-            )
-        return units
-    check_changes = store.hard_changes(since, horizon, [c.id for c in inventory.checks])
-    devices: dict[str, list[CheckSpec]] = defaultdict(list)
-    for check in inventory.checks:
-        devices[check.device_key if by != "check" else check.id].append(check)
-    for key, checks in sorted(devices.items()):
-        site = inventory.sites[checks[0].site_id]
-        lines = [check_changes.get(c.id, []) for c in checks]
-        figures = accounted(worst_of(lines, since, horizon, CHECK_CATEGORY), site)
-        kind = kinds.get(checks[0].template, checks[0].template)
-        units.append(
-            _Unit(
-                key,
-                f"{site.name_fr} — {key.split('/', 1)[1]}",
-                site,
-                kind,
-                checks,
-                figures,
-                {o.start: _reason_at(lines, o.start, since) for o in figures.outages},
-            )
-        )
-    return units
-
-
-def _reason_at(lines: list[list[tuple[float, str, str]]], start: float, since: float) -> str:
-    """The reason of the last change at `start` (changes before `since` count as at `since`) of the last
-    check, in inventory order, that has one: the state change that started an outage."""
-    for line in reversed(lines):
-        i = bisect_right(line, start, key=itemgetter(0)) - 1
-        if i >= 0 and max(line[i][0], since) == start:
-            return line[i][2]
-    return ""
-
-
-def _group_key(unit: _Unit, by: str) -> str:
+def _group_key(unit: Unit, by: str) -> str:
     if by == "region":
         return unit.site.region or "-"
     if by == "kind":
@@ -258,13 +222,13 @@ def _metrics(
 
 def _row(
     key: str,
-    units: list[_Unit],
+    units: list[Unit],
     by: str,
     inventory: Inventory,
     sla: float,
     pages_target: float | None,
     pages: dict[str, float],
-    lag: dict[str, list[float]],
+    lag: _LagFigures,
     days: dict[str, int],
 ) -> ReportRow:
     total = Availability()
@@ -298,9 +262,7 @@ def _row(
         row.pages_target_per_day = pages_target
         if pages_target is not None and row.pages_per_day is not None:
             row.pages_target_met = row.pages_per_day >= pages_target
-    values = [v for u in units for c in u.checks for v in lag.get(c.id, ())]
-    row.sync_lag_p95_s = percentile(values, 95)
-    row.sync_lag_max_s = max(values, default=None)
+    row.sync_lag_p95_s, row.sync_lag_max_s = lag.of(units)
     return row
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "CheckInfo",
     "CollectorRun",
+    "DeviceSpans",
     "HistoryStore",
     "MaintenanceWindow",
     "Rollup",
@@ -154,6 +155,23 @@ class MaintenanceWindow:
 
 
 @dataclass(frozen=True)
+class DeviceSpans:
+    """Each device's worst-of timeline over a period, as the spans in it that are not up.
+
+    `spans` maps a device ("site/device") to its (start, stop, category, reason) spans in time order:
+    times in epoch seconds, `stop` None when the span lasts to the end of the period; category "down"
+    or "unknown" (the time between spans is up); `reason` that of the check change that began a down
+    span, None when several of the device's checks changed at that moment. A device in `known` without
+    spans was up all along; one not in `known` never had a hard state (unknown all along). `checks`
+    lists the check ids the store knows per device: the spans combine all of them.
+    """
+
+    checks: dict[str, frozenset[str]]
+    known: frozenset[str]
+    spans: dict[str, list[tuple[float, float | None, str, str | None]]]
+
+
+@dataclass(frozen=True)
 class AuditEntry:
     """Who did what to a maintenance window, and when."""
 
@@ -212,6 +230,10 @@ class HistoryStore(Protocol):
     def site_transitions(
         self, since: float, until: float, site_ids: Sequence[str] | None = None
     ) -> list[SiteTransition]: ...
+
+    def device_spans(self, since: float, until: float) -> DeviceSpans | None:
+        """Each device's worst-of spans in [since, until), or None when the backend keeps none it can vouch for."""
+        ...
 
     def rollups(
         self, tier: str, since: float, until: float, check_ids: Sequence[str] | None = None

@@ -168,8 +168,28 @@ CREATE TABLE alert_audit (
 )
 """
 
+# --- each device's worst-of timeline, derived from the hard check transitions (see _device_spans.py):
+# one row per span that is not up (down or unknown), so that a report by device or kind reads one row
+# per device outage; the rows are (re)built from the transitions on the first read-write open ---
+_V3_DEVICE_SPANS = """
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    device TEXT NOT NULL,
+    UNIQUE (site, device)
+);
+CREATE TABLE device_spans (
+    device_id INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    stop INTEGER,
+    category INTEGER NOT NULL,
+    reason TEXT,
+    PRIMARY KEY (device_id, start)
+) WITHOUT ROWID
+"""
+
 # Each migration brings the schema from version i to i + 1; never edit one that has shipped.
-MIGRATIONS: list[str] = [_V1, _V2_ALERTS]
+MIGRATIONS: list[str] = [_V1, _V2_ALERTS, _V3_DEVICE_SPANS]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

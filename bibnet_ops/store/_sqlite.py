@@ -10,6 +10,7 @@ import sqlite3
 from pathlib import Path
 
 from bibnet_ops.store._api import SchemaTooNewError, StoreError
+from bibnet_ops.store._device_spans import _DeviceSpansMixin
 from bibnet_ops.store._schema import SCHEMA_VERSION, migrate
 from bibnet_ops.store._sqlite_maint import _MaintenanceMixin
 from bibnet_ops.store._sqlite_query import _QueryMixin
@@ -19,7 +20,7 @@ from bibnet_ops.store._sqlite_write import _WriteMixin
 __all__ = ["Retention", "SqliteStore"]
 
 
-class SqliteStore(_WriteMixin, _RetentionMixin, _QueryMixin, _MaintenanceMixin):
+class SqliteStore(_WriteMixin, _RetentionMixin, _DeviceSpansMixin, _QueryMixin, _MaintenanceMixin):
     """History in one SQLite file (see the module docstring for threading rules)."""
 
     def __init__(
@@ -35,6 +36,7 @@ class SqliteStore(_WriteMixin, _RetentionMixin, _QueryMixin, _MaintenanceMixin):
         self.retention = retention or Retention()
         self._check_ids: dict[str, int] = {}
         self._check_names: dict[int, str] = {}
+        self._device_ids: dict[tuple[str, str], int] = {}
         self._retention_cursor: tuple[int, int] = (0, 0)
         try:
             if readonly:
@@ -63,9 +65,11 @@ class SqliteStore(_WriteMixin, _RetentionMixin, _QueryMixin, _MaintenanceMixin):
                     )
             row = self.conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
             self.timezone = row[0] if row else timezone
+            self._load_checks()
+            if not readonly:
+                self._ensure_device_spans()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open history store {self.path}: {exc}") from exc
-        self._load_checks()
 
     def close(self) -> None:
         self.conn.close()

@@ -29,12 +29,17 @@ class _SqliteBase:
     conn: sqlite3.Connection
     _check_ids: dict[str, int]
     _check_names: dict[int, str]
+    _check_device: dict[int, tuple[str, str]]  # check id -> (site, device)
+    _device_checks: dict[tuple[str, str], list[int]]  # (site, device) -> its check ids, ascending
 
     # ------------------------------------------------------------------ checks
     def _load_checks(self) -> None:
-        for cid, name in self.conn.execute("SELECT id, name FROM checks"):
+        self._check_device, self._device_checks = {}, {}
+        for cid, name, site, device in self.conn.execute("SELECT id, name, site, device FROM checks ORDER BY id"):
             self._check_ids[name] = cid
             self._check_names[cid] = name
+            self._check_device[cid] = (site, device)
+            self._device_checks.setdefault((site, device), []).append(cid)
 
     def register_checks(self, checks: Iterable[CheckInfo]) -> None:
         """Record checks (ids, site, device, metric, device kind); existing ones get their details updated."""
@@ -55,12 +60,14 @@ class _SqliteBase:
             device = rest.partition("/")[0]
             cur = self.conn.execute(
                 "INSERT INTO checks (name, site, device) VALUES (?, ?, ?) "
-                "ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id",
+                "ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id, site, device",
                 (name, site, device),
             )
-            cid = int(cur.fetchone()[0])
+            cid, site, device = cur.fetchone()
             self._check_ids[name] = cid
             self._check_names[cid] = name
+            self._check_device[cid] = (site, device)
+            self._device_checks.setdefault((site, device), []).append(cid)
         return cid
 
     def checks(self) -> list[CheckInfo]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bibnet_ops.store._device_spans import _DeviceSpansMixin
 from bibnet_ops.store._rollup import bucket_of
-from bibnet_ops.store._sqlite_base import _ms, _SqliteBase
+from bibnet_ops.store._sqlite_base import _ms
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class Retention:
         )
 
 
-class _RetentionMixin(_SqliteBase):
+class _RetentionMixin(_DeviceSpansMixin):
     retention: Retention
     _retention_cursor: tuple[int, int]
 
@@ -76,11 +77,16 @@ class _RetentionMixin(_SqliteBase):
             return cur.rowcount
         if stage == len(tiers) and self.retention.transitions_days is not None:
             cutoff_ms = _ms(now - float(self.retention.transitions_days) * 86400)
+            # each check's last hard transition before the cutoff stays: it holds the check's state after it
             with self._tx():
                 cur = self.conn.execute(
-                    "DELETE FROM transitions WHERE id IN (SELECT id FROM transitions WHERE t < ? ORDER BY t LIMIT ?)",
-                    (cutoff_ms, batch_checks * 100),
+                    "DELETE FROM transitions WHERE id IN (SELECT id FROM transitions AS tr WHERE t < ? "
+                    "AND NOT (hard = 1 AND id = (SELECT id FROM transitions WHERE check_id = tr.check_id "
+                    "AND hard = 1 AND t < ? ORDER BY t DESC, id DESC LIMIT 1)) ORDER BY t LIMIT ?)",
+                    (cutoff_ms, cutoff_ms, batch_checks * 100),
                 )
+                if cur.rowcount:
+                    self._mark_transitions_kept_from(cutoff_ms)
             if cur.rowcount:
                 self._retention_cursor = (stage, 0)
                 return cur.rowcount

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bibnet_ops.store._api import SiteTransition, Transition
+from bibnet_ops.store._device_spans import FAR_FUTURE, _DeviceSpansMixin
 from bibnet_ops.store._rollup import Agg
-from bibnet_ops.store._sqlite_base import _ROLLUP_COLS, _ms, _SqliteBase
+from bibnet_ops.store._sqlite_base import _ROLLUP_COLS, _ms
 
 
-class _WriteMixin(_SqliteBase):
+class _WriteMixin(_DeviceSpansMixin):
     def write_batch(
         self,
         transitions: Sequence[Transition],
@@ -18,23 +19,25 @@ class _WriteMixin(_SqliteBase):
         flapping: Sequence[tuple[str, float, bool, float]] = (),
         counters: dict[str, float] | None = None,
     ) -> None:
-        """Commit one batch atomically; rollups (tier, check, bucket, agg) merge into existing buckets."""
+        """Commit one batch atomically; rollups (tier, check, bucket, agg) merge into existing buckets.
+
+        The spans of the devices whose checks changed hard state are brought up to date in the same transaction.
+        """
         with self._tx():
+            rows = [
+                (self._check_id(tr.check_id), _ms(tr.time), tr.old, tr.new, int(tr.hard), int(tr.flapping), tr.reason)
+                for tr in transitions
+            ]
+            changed: dict[tuple[str, str], int] = {}  # device -> time of its earliest new hard transition
+            for cid, t, _, _, hard, _, _ in rows:
+                if hard and t < changed.get(self._check_device[cid], FAR_FUTURE):
+                    changed[self._check_device[cid]] = t
             self.conn.executemany(
                 "INSERT INTO transitions (check_id, t, old, new, hard, flapping, reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        self._check_id(tr.check_id),
-                        _ms(tr.time),
-                        tr.old,
-                        tr.new,
-                        int(tr.hard),
-                        int(tr.flapping),
-                        tr.reason,
-                    )
-                    for tr in transitions
-                ],
+                rows,
             )
+            if changed:
+                self._update_device_spans(changed)
             self.conn.executemany(
                 "INSERT INTO site_transitions (site, t, old, new, reason, root_cause) VALUES (?, ?, ?, ?, ?, ?)",
                 [(s.site_id, _ms(s.time), s.old, s.new, s.reason, s.root_cause) for s in site_transitions],
