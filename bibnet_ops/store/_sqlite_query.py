@@ -157,6 +157,34 @@ class _QueryMixin(_SqliteBase):
         names = self._check_names
         return {names[cid]: [value for _, value in group] for cid, group in groupby(rows, itemgetter(0))}
 
+    def bucket_counts(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, int]:
+        """How many buckets with a value each check has among those starting in [since, until)."""
+        lo, hi = self._bucket_range(tier, since, until)
+        ids = ",".join(map(str, self._ids(check_ids) or [])) or "NULL"
+        rows = self.conn.execute(
+            f"SELECT check_id, count(*) FROM rollup_{_tier(tier)} "
+            f"WHERE check_id IN ({ids}) AND bucket >= ? AND bucket < ? AND coalesce(v_n, n) > 0 GROUP BY check_id",
+            (lo, hi),
+        )
+        return {self._check_names[cid]: count for cid, count in rows}
+
+    def bucket_top(self, tier: str, since: float, until: float, check_ids: Sequence[str], n: int) -> list[float]:
+        """The `n` largest of the bucket maxima `bucket_maxima` gives for these checks, largest first.
+
+        What a percentile near the top needs, sorted by SQLite in a heap of `n` values instead of every
+        value of a year crossing into Python.
+        """
+        lo, hi = self._bucket_range(tier, since, until)
+        ids = self._ids(check_ids) or []
+        # one check (a row per site) binds its id: one prepared statement serves them all
+        where = "check_id = ?" if len(ids) == 1 else f"check_id IN ({','.join(map(str, ids)) or 'NULL'})"
+        rows = self.conn.execute(
+            f"SELECT coalesce(v_max, v_sum) / 1000.0 AS v FROM rollup_{_tier(tier)} "
+            f"WHERE {where} AND bucket >= ? AND bucket < ? AND coalesce(v_n, n) > 0 ORDER BY v DESC LIMIT ?",
+            (*ids[:1], lo, hi, n) if len(ids) == 1 else (lo, hi, n),
+        )
+        return [value for (value,) in rows]
+
     def oldest_bucket(self, tier: str, check_ids: Sequence[str]) -> float | None:
         """Start of the oldest bucket kept for any of these checks (None if there is none)."""
         ids = self._ids(check_ids) or []
