@@ -3,8 +3,10 @@
 Starts `bibnet-ops sim --sites N --write-config DIR` as a child process (so the simulator's CPU is not
 counted), waits for its "ready:" line, then in this process measures:
 
-1. HTTP checks through the engine, with one pooled client per site (the probe's design) and with one
-   shared client, and a bare loop of httpx GETs of the same URLs at the same concurrency for each;
+1. HTTP checks through the engine, with one connection pool per site (the probe's design) and with one
+   shared pool, and a bare loop of httpx GETs of the same URLs at the same concurrency for each (its
+   clients and connections warmed up first, as the engine's are); for the per-site design also a bare
+   loop of GETs on httpx's transport layer as the probe sends them (httpcore, asyncio network backend);
 2. SNMP GET checks (modes get/rate) through the engine and a bare loop of pysnmp GETs;
 3. every remote check (HTTP, OAI-PMH, SNMP) at the target rate: checks/s achieved, CPU share of one
    core, scheduling lag p50/p99, timeouts;
@@ -13,7 +15,8 @@ counted), waits for its "ready:" line, then in this process measures:
    the simulated sites generate the checks/min of a `--network-sites` network (and the SNMP walk's
    interface-index cache ages on the same scaled clock);
 
-and prints CPU seconds per 1,000 checks, the engine/baseline ratios and peak RSS.
+and prints CPU seconds per 1,000 checks, the engine/baseline ratios, peak RSS, the load average after
+each phase, and the SNMP requests this process sent per SNMP check (GETs of one device coalesce).
 
     .venv/bin/python benchmarks/poll.py [--sites 100] [--rate 20000] [--seconds 20] [--concurrency 200]
                                         [--phases http,snmp,engine,all,kinds,mix] [--network-sites 2000]
@@ -37,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import psutil
 
@@ -46,10 +50,25 @@ from bibnet_ops.inventory import Inventory, load_inventory
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 from bibnet_ops.probes import _httpclient, http
 from bibnet_ops.probes import snmp as snmp_probe
+from bibnet_ops.probes._httpnet import AsyncioBackend
 from bibnet_ops.probes.http import HttpOptions
 
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 SIM: psutil.Process | None = None
+SNMP_SENT = [0]  # SNMP datagrams this process has sent (every pysnmp engine's dispatcher)
+
+
+def count_snmp_requests() -> None:
+    """Count every datagram a pysnmp dispatcher sends (requests, retries and v3 discovery alike)."""
+    from pysnmp.carrier.base import AbstractTransportDispatcher
+
+    send = AbstractTransportDispatcher.send_message
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> Any:
+        SNMP_SENT[0] += 1
+        return send(self, *args, **kwargs)
+
+    AbstractTransportDispatcher.send_message = counting
 
 
 def sim_cpu() -> float:
@@ -78,6 +97,9 @@ class Phase:
     failures: int = 0
     sim_cpu: float = 0.0
     note: str = ""
+    snmp_checks: int = 0
+    snmp_requests: int = 0
+    load: float = 0.0
 
     @property
     def cpu_per_1000(self) -> float:
@@ -137,12 +159,16 @@ async def run_engine(name: str, inventory: Inventory, checks: list[CheckSpec], s
     engine = Engine(inventory, checks, concurrency=concurrency, per_site_concurrency=per_site,
                     first_spread=max((c.interval for c in checks), default=1.0), seed=1)
     failures = {"n": 0}
+    snmp_ids = {c.id for c in checks if c.probe == "snmp"}
+    snmp_done = {"n": 0, "measuring": 0}
 
     reasons: Counter[str] = Counter()
     latencies: list[float] = []
 
     def count(event: object) -> None:
         if isinstance(event, Sample):
+            if snmp_done["measuring"] and event.check_id in snmp_ids:
+                snmp_done["n"] += 1
             if event.latency is not None:
                 latencies.append(event.latency)
             if event.status != CheckStatus.OK:
@@ -153,11 +179,14 @@ async def run_engine(name: str, inventory: Inventory, checks: list[CheckSpec], s
     task = asyncio.create_task(engine.run())
     await asyncio.sleep(warmup)
     done0, cpu0, t0, fail0 = engine.health().completed, time.process_time(), time.monotonic(), failures["n"]
-    sim0 = sim_cpu()
+    sim0, sent0 = sim_cpu(), SNMP_SENT[0]
+    snmp_done["measuring"] = 1
     await asyncio.sleep(seconds)
     health = engine.health()
     phase = Phase(name, health.completed - done0, time.monotonic() - t0, time.process_time() - cpu0, health,
-                  failures["n"] - fail0, sim_cpu() - sim0)
+                  failures["n"] - fail0, sim_cpu() - sim0, snmp_checks=snmp_done["n"],
+                  snmp_requests=SNMP_SENT[0] - sent0, load=psutil.getloadavg()[0])
+    snmp_done["measuring"] = 0
     engine.stop()
     await task
     if latencies:
@@ -189,7 +218,7 @@ async def bare_loop(name: str, total: int, concurrency: int, per_minute: float,
 
     loop = asyncio.get_running_loop()
     step = 60.0 / per_minute
-    cpu0, t0, sim0 = time.process_time(), loop.time(), sim_cpu()
+    cpu0, t0, sim0, sent0 = time.process_time(), loop.time(), sim_cpu(), SNMP_SENT[0]
     for i in range(total):
         delay = t0 + i * step - loop.time()
         if delay > 0:
@@ -199,8 +228,39 @@ async def bare_loop(name: str, total: int, concurrency: int, per_minute: float,
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
+    sent = SNMP_SENT[0] - sent0
     return Phase(name, total, loop.time() - t0, time.process_time() - cpu0, failures=failures,
-                 sim_cpu=sim_cpu() - sim0)
+                 sim_cpu=sim_cpu() - sim0, snmp_checks=total if sent else 0, snmp_requests=sent,
+                 load=psutil.getloadavg()[0])
+
+
+async def warm_up(urls: list[tuple[str, str]], concurrency: int, request: Callable[[int], Awaitable[bool]]) -> None:
+    """One untimed request per URL, so a bare loop, like the engine after its warm-up, starts with its
+    clients, TLS contexts and keep-alive connections in place."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with slots:
+            await request(i)
+
+    await asyncio.gather(*(one(i) for i in range(len(urls))))
+
+
+def ssl_contexts(checks: list[CheckSpec], options: list[HttpOptions], shared: bool) -> Callable[[str], ssl.SSLContext]:
+    """A TLS context per site trusting its CA file (or one trusting every CA file), built on first use."""
+    cas = {c.site_id: o.ca_file for c, o in zip(checks, options, strict=True) if o.ca_file}
+    built: dict[str, ssl.SSLContext] = {}
+
+    def context(site: str) -> ssl.SSLContext:
+        key = "*" if shared else site
+        if key not in built:
+            ctx = ssl.create_default_context()
+            for ca in sorted(set(cas.values())) if shared else [cas[site]] if site in cas else []:
+                ctx.load_verify_locations(cafile=ca)
+            built[key] = ctx
+        return built[key]
+
+    return context
 
 
 async def bare_http(name: str, checks: list[CheckSpec], total: int, concurrency: int, per_minute: float,
@@ -208,21 +268,14 @@ async def bare_http(name: str, checks: list[CheckSpec], total: int, concurrency:
     """Plain httpx GETs of the checks' URLs (one client per site, or one shared client)."""
     options = [HttpOptions.from_check(c) for c in checks]
     urls = [(c.site_id, o.url) for c, o in zip(checks, options, strict=True)]
-    cas = {c.site_id: o.ca_file for c, o in zip(checks, options, strict=True) if o.ca_file}
+    context = ssl_contexts(checks, options, shared)
     limits = httpx.Limits(max_connections=concurrency if shared else 8)
     clients: dict[str, httpx.AsyncClient] = {}
-
-    def context(ca_files: list[str]) -> ssl.SSLContext:
-        ctx = ssl.create_default_context()
-        for ca in ca_files:
-            ctx.load_verify_locations(cafile=ca)
-        return ctx
 
     def client(site: str) -> httpx.AsyncClient:
         key = "*" if shared else site
         if key not in clients:
-            verify = context(sorted(set(cas.values())) if shared else [cas[site]] if site in cas else [])
-            clients[key] = httpx.AsyncClient(limits=limits, trust_env=False, timeout=10, verify=verify)
+            clients[key] = httpx.AsyncClient(limits=limits, trust_env=False, timeout=10, verify=context(site))
         return clients[key]
 
     async def get(i: int) -> bool:
@@ -234,10 +287,43 @@ async def bare_http(name: str, checks: list[CheckSpec], total: int, concurrency:
             return False
 
     try:
+        await warm_up(urls, concurrency, get)
         return await bare_loop(name, total, concurrency, per_minute, get)
     finally:
         for c in clients.values():
             await c.aclose()
+
+
+async def bare_transport(name: str, checks: list[CheckSpec], total: int, concurrency: int,
+                         per_minute: float) -> Phase:
+    """Plain GETs on httpx's transport layer as the probe uses it: an httpcore pool per site on the
+    probe's asyncio network backend, `pool.request()` per GET (body read whole), nothing else."""
+    options = [HttpOptions.from_check(c) for c in checks]
+    urls = [(c.site_id, o.url) for c, o in zip(checks, options, strict=True)]
+    context = ssl_contexts(checks, options, False)
+    backend = AsyncioBackend()
+    pools: dict[str, httpcore.AsyncConnectionPool] = {}
+
+    def pool(site: str) -> httpcore.AsyncConnectionPool:
+        if site not in pools:
+            pools[site] = httpcore.AsyncConnectionPool(ssl_context=context(site), max_connections=8,
+                                                       network_backend=backend)
+        return pools[site]
+
+    async def get(i: int) -> bool:
+        site, url = urls[i % len(urls)]
+        try:
+            reply = await pool(site).request("GET", url)
+            return reply.status == 200
+        except httpcore.NetworkError:
+            return False
+
+    try:
+        await warm_up(urls, concurrency, get)
+        return await bare_loop(name, total, concurrency, per_minute, get)
+    finally:
+        for p in pools.values():
+            await p.aclose()
 
 
 async def bare_snmp(name: str, checks: list[CheckSpec], total: int, concurrency: int, per_minute: float) -> Phase:
@@ -311,6 +397,9 @@ async def main_async(args: argparse.Namespace, inventory: Inventory) -> list[tup
                 per_site)
             phases[f"http bare {label}"] = await bare_http(f"http bare {label}", http_checks,
                                                            max(p.checks, 2000), conc, args.rate, shared)
+            if not shared:
+                phases["http bare transport"] = await bare_transport(
+                    "http bare transport", http_checks, max(p.checks, 2000), conc, args.rate)
         use_shared_http_client(False, conc)
     if "snmp" in wanted:
         phases["snmp engine"] = p = await run_engine("snmp engine", inventory, paced(snmp_checks, args.rate),
@@ -354,7 +443,10 @@ async def main_async(args: argparse.Namespace, inventory: Inventory) -> list[tup
                 f"{phase.cpu / phase.wall * 100:5.1f} % of a core, {lag}{phase.failures} not OK")
         if h:
             line += f", {h.timeouts} engine timeouts"
-        line += f"; sim {phase.sim_cpu / phase.wall * 100:.0f} % of a core"
+        line += f"; sim {phase.sim_cpu / phase.wall * 100:.0f} % of a core; load {phase.load:.2f}"
+        if phase.snmp_checks:
+            line += (f"; SNMP {phase.snmp_requests / phase.snmp_checks:.2f} requests/check "
+                     f"({phase.snmp_requests} for {phase.snmp_checks})")
         print(f"{name:<32} {line}", flush=True)
         if phase.note:
             print(f"{'':<32} {phase.note}", flush=True)
@@ -364,6 +456,9 @@ async def main_async(args: argparse.Namespace, inventory: Inventory) -> list[tup
         if f"http engine {label}" in phases:
             ratio = phases[f"http engine {label}"].cpu_per_1000 / phases[f"http bare {label}"].cpu_per_1000
             summary.append((f"http engine/bare ({label})", f"{ratio:.2f}x"))
+    if "http bare transport" in phases:
+        ratio = phases["http engine client per site"].cpu_per_1000 / phases["http bare transport"].cpu_per_1000
+        summary.append(("http engine/bare transport", f"{ratio:.2f}x"))
     if "snmp engine" in phases:
         ratio = phases["snmp engine"].cpu_per_1000 / phases["snmp bare"].cpu_per_1000
         summary.append(("snmp engine/bare", f"{ratio:.2f}x"))
@@ -387,6 +482,7 @@ def main() -> None:
     parser.add_argument("--network-sites", type=int, default=2000,
                         help="network size the realistic-mix phase reproduces (default 2000)")
     args = parser.parse_args()
+    count_snmp_requests()
     unknown = set(args.phases.split(",")) - set(PHASES)
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(sorted(unknown))} (choose from {', '.join(PHASES)})")
