@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import random
 import time
@@ -246,3 +247,34 @@ async def test_poll_now_then_back_on_the_device_grid(monkeypatch: pytest.MonkeyP
     # check is back on its device's grid
     assert not [t for t in pg if 0.35 < t < 0.8], pg
     assert _together([t for t in up if t > 0.8], [t for t in pg if t > 0.8]), (up, pg)
+
+
+async def test_a_devices_checks_start_together_even_when_slots_are_scarce(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One network-wide slot, six devices due at once: each device's two checks share its turn."""
+    loop = asyncio.get_running_loop()
+    starts: dict[str, float] = {}
+    peak = {"now": 0, "max": 0}
+
+    async def slow(check: CheckSpec) -> Sample:
+        starts.setdefault(check.id, loop.time())
+        peak["now"] += 1
+        peak["max"] = max(peak["max"], peak["now"])
+        await asyncio.sleep(0.05)
+        peak["now"] -= 1
+        return Sample(check.id, CheckStatus.OK)
+
+    monkeypatch.setitem(probes._cache, "slow", slow)
+    checks = [dataclasses.replace(_timed(f"lib-{i}", "scanner", name, 60), probe="slow")
+              for i in range(6) for name in ("uptime", "pages")]
+    scheduler = Scheduler(checks, lambda c, s: c.interval, concurrency=1, first_spread=0.001, rng=random.Random(1))
+    task = asyncio.create_task(scheduler.run())
+    await asyncio.sleep(0.6)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(starts) == 12
+    for i in range(6):
+        assert abs(starts[f"lib-{i}/scanner/uptime"] - starts[f"lib-{i}/scanner/pages"]) < 0.01, starts
+    # the devices took their turns on the one slot: never more than one device's two checks at once
+    assert peak["max"] == 2
+    assert max(starts.values()) - min(starts.values()) > 0.2

@@ -289,12 +289,10 @@ async def test_a_changed_secret_file_is_read_again_after_its_ttl(
     monkeypatch.setattr(snmp, "_SECRET_FILE_TTL", 0.3)
     secret = tmp_path / "community"
     secret.write_text(COMMUNITY + "\n", encoding="utf-8")
-    check = dataclasses.replace(
-        uptime_check(agent.address, timeout=0.3), credentials={"community": SecretRef(f"file:{secret}")}
-    )
+    check = dataclasses.replace(uptime_check(agent.address), credentials={"community": SecretRef(f"file:{secret}")})
     assert (await snmp.probe(check)).status is CheckStatus.OK
     secret.write_text("rotated-elsewhere\n", encoding="utf-8")
     assert (await snmp.probe(check)).status is CheckStatus.OK  # read at most every 0.3 s
     await asyncio.sleep(0.35)
-    stale = await snmp.probe(check)
+    stale = await snmp.probe(dataclasses.replace(check, timeout=0.5))
     assert stale.status is CheckStatus.CRITICAL and stale.reason.endswith("(agent down or wrong community?)")

@@ -1,8 +1,10 @@
 """The asyncio scheduler: per-check intervals with jitter, concurrency bounds and enforced timeouts.
 
-One loop keeps a heap of due times and starts one short-lived task per due poll. A poll first takes a
-slot of its own site (`per_site_concurrency`), then a network-wide slot (`concurrency`), so a site whose
-devices hang only ever holds its own few slots and never queues the rest of the network behind it. Each
+One loop keeps a heap of due times and starts one short-lived task per device with checks due: its due
+checks poll together, first taking one slot of their site (`per_site_concurrency`), then one network-wide
+slot (`concurrency`), so a site whose devices hang only ever holds its own few slots and never queues the
+rest of the network behind it, and a device's checks start in the same loop turn even when slots are
+scarce (their SNMP GETs can then share a request; the bounds count devices being polled). Each
 probe runs under `asyncio.timeout(check.timeout + margin)`: a device that never answers becomes a
 CRITICAL "no answer within N s" sample instead of a stuck task.
 
@@ -213,10 +215,14 @@ class Scheduler:
             while True:
                 self._wake.clear()
                 now = loop.time()
+                due_now: dict[str, list[tuple[_Entry, float]]] = {}
                 while heap and heap[0][0] <= now:
                     due, _, gen, entry = heapq.heappop(heap)
                     if gen == entry.gen and not entry.running:
-                        self._dispatch(entry, due)
+                        entry.running = True
+                        due_now.setdefault(entry.spec.device_key, []).append((entry, due))
+                for group in due_now.values():
+                    self._dispatch(group)
                 handle = loop.call_at(heap[0][0], self._wake.set) if heap else None
                 try:
                     await self._wake.wait()
@@ -229,38 +235,50 @@ class Scheduler:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def _dispatch(self, entry: _Entry, due: float) -> None:
+    def _dispatch(self, group: list[tuple[_Entry, float]]) -> None:
         assert self._loop is not None
-        entry.running = True
-        task = self._loop.create_task(self._poll(entry, due))
+        task = self._loop.create_task(self._poll(group))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _poll(self, entry: _Entry, due: float) -> None:
+    async def _poll(self, group: list[tuple[_Entry, float]]) -> None:
+        """Poll one device's due checks together, holding one site slot and one network slot."""
         assert self._loop is not None
         loop = self._loop
-        spec = entry.spec
+        site_id = group[0][0].spec.site_id
         stats = self.stats
-        slots = self._site_slots.get(spec.site_id)
+        slots = self._site_slots.get(site_id)
         if slots is None:
-            slots = self._site_slots[spec.site_id] = asyncio.Semaphore(self._per_site)
-        stats.queued += 1
+            slots = self._site_slots[site_id] = asyncio.Semaphore(self._per_site)
+        count = len(group)
+        stats.queued += count
         queued = True
         try:
             async with slots, self._global:
-                stats.queued -= 1
+                stats.queued -= count
                 queued = False
                 start = loop.time()
-                stats.record_start(start, start - due)
-                stats.in_flight += 1
-                try:
-                    sample, timed_out = await guarded_probe(spec, self._margin)
-                finally:
-                    stats.in_flight -= 1
+                for _, due in group:
+                    stats.record_start(start, start - due)
+                stats.in_flight += count
+                if count == 1:
+                    await self._probe(*group[0])
+                else:
+                    await asyncio.gather(*(self._probe(entry, due) for entry, due in group))
         finally:
             if queued:
-                stats.queued -= 1
-        now = loop.time()
+                stats.queued -= count
+
+    async def _probe(self, entry: _Entry, due: float) -> None:
+        """Run one check's probe and schedule its next poll as soon as its own result is in."""
+        assert self._loop is not None
+        stats = self.stats
+        spec = entry.spec
+        try:
+            sample, timed_out = await guarded_probe(spec, self._margin)
+        finally:
+            stats.in_flight -= 1
+        now = self._loop.time()
         stats.record_done(now)
         if timed_out:
             stats.timeouts += 1
