@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -297,3 +298,16 @@ async def test_a_changed_secret_file_is_read_again_after_its_ttl(
     await asyncio.sleep(1.05)
     stale = await snmp.probe(dataclasses.replace(check, timeout=0.5))
     assert stale.status is CheckStatus.CRITICAL and stale.reason.endswith("(agent down or wrong community?)")
+
+
+async def test_the_reply_socket_holds_a_burst_of_replies(agent: SnmpAgent) -> None:
+    """All replies share one socket: its buffer is grown so a busy loop finds them there, not dropped."""
+    assert (await snmp.probe(uptime_check(agent.address))).status is CheckStatus.OK
+    session = _snmp_session._session
+    assert session is not None and session.buffer_sized
+    sockets = [t.transport.get_extra_info("socket") for t in _snmp_session._dispatcher_transports(session.dispatcher)]
+    size = sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+    rmem_max = Path("/proc/sys/net/core/rmem_max")
+    allowed = int(rmem_max.read_text()) if rmem_max.exists() else 0
+    # Linux reports twice what it grants, and grants at most rmem_max
+    assert size >= min(_snmp_session.RECEIVE_BUFFER, allowed or _snmp_session.RECEIVE_BUFFER), size

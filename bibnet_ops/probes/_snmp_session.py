@@ -11,6 +11,8 @@ here builds a `Sample`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,6 +63,9 @@ _LATE_WINDOW = 120.0
 # how long a late reply keeps explaining this agent's timeouts
 _LATE_MEMORY = 900.0
 _MAX_CACHED_OBJECTS = 50_000
+# every agent's replies arrive on one socket: a burst of them (a busy collector, hundreds in flight) must
+# wait in its buffer, not overflow the default ~200 KiB and be dropped as "no answer"
+RECEIVE_BUFFER = 4 * 1024 * 1024
 
 
 class _GuardedDispatcher(AsyncioDispatcher):
@@ -136,6 +141,7 @@ class _Session:
         self.objects: dict[str, ObjectType] = {}
         self.context = ContextData()
         self.guard: AsyncIterator[None] | None = None
+        self.buffer_sized = False
         # GETs waiting to be coalesced, per (host, port, credentials), and the requests sending them
         self.batches: dict[tuple[str, int, Credentials], list[Any]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -155,6 +161,17 @@ class _Session:
                 if sock is not None:
                     sock.close()
                     tr._sock = None  # type: ignore[union-attr]
+
+
+def _size_receive_buffer(session: _Session) -> None:
+    """Enlarge the receive buffer of the engine's socket (open once its first request went out)."""
+    for transport in _dispatcher_transports(session.dispatcher):
+        datagrams = getattr(transport, "transport", None)
+        sock = datagrams.get_extra_info("socket") if datagrams is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):  # the kernel caps it at net.core.rmem_max anyway
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            session.buffer_sized = True
 
 
 def _dispatcher_transports(dispatcher: Any) -> list[Any]:
@@ -336,6 +353,8 @@ async def _exchange(
         async with asyncio.timeout_at(deadline):
             result = await request
         answered = not (result[0] and isinstance(result[0], errind.RequestTimedOut))
+        if not session.buffer_sized:
+            _size_receive_buffer(session)
         return result
     except TimeoutError:
         return errind.RequestTimedOut(), 0, 0, []
