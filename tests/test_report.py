@@ -198,3 +198,32 @@ def test_json_field_list_matches_docs() -> None:
 
     for f in [*fields(UptimeReport), *fields(ReportRow)]:
         assert f"`{f.name}`" in doc, f"docs/reports.md does not describe {f.name}"
+
+
+def test_json_is_the_plain_dump_of_the_report(tmp_path: Path, store: SqliteStore) -> None:
+    # render_json writes long lists by hand for speed: it must be exactly json.dumps of the report
+    from dataclasses import asdict
+
+    from bibnet_ops.reports import Outage, UnknownPeriod
+    from bibnet_ops.reports._render import fmt_local
+
+    def plain(value: object, key: str = "") -> object:
+        if isinstance(value, dict):
+            return {k: plain(v, k) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        if key in ("since", "until", "generated_at", "start", "end") and isinstance(value, int | float):
+            return fmt_local(value, report.timezone, with_seconds=True)
+        return round(value, 4) if isinstance(value, float) else value
+
+    report = build_report(store, make_inventory(tmp_path), SAT, SUN, by="device", now=at(20, "00:00"))
+    report.outages.append(
+        Outage('a/"b"', 'Bibliothèque "El Nour" \\ مكتبة\n', at(3, "10:00") + 0.25, at(3, "11:00"), 1e-7, True)
+    )
+    report.unknown_periods.append(UnknownPeriod(at(4, "01:00"), at(4, "02:00") + 0.5))
+    report.rows[0].pages = float("inf")
+    for r in (report, build_report(store, make_inventory(tmp_path), SUN, SUN, by="kind", now=at(20, "00:00"))):
+        data = asdict(r)
+        data = {"schema_version": data.pop("schema_version"), **data}
+        assert render_report(r, "json") == json.dumps(plain(data), ensure_ascii=False, indent=2) + "\n"
+    assert '"name_fr": "Bibliothèque \\"El Nour\\" \\\\ مكتبة\\n"' in str(render_report(report, "json"))

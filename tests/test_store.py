@@ -322,3 +322,25 @@ def test_hard_changes_are_the_hard_transitions_per_check(tmp_path: Path) -> None
                                 (160.25, "CRITICAL", "hard"), (160.25, "OK", "same time")]
     assert store.hard_changes(100.0, 300.0, ["s/d/b"]) == {"s/d/b": [(160.25, "WARNING", "b")]}
     store.close()
+
+
+def test_bucket_top_is_the_largest_bucket_maxima(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "h.db", retention=KEEP)
+    rows = []
+    for i, check in enumerate(("a/oai/sync", "b/oai/sync", "c/oai/sync")):
+        for hour in range(40):
+            for value in (float((hour * 37 + i * 11) % 53), 0.5 * hour):
+                agg = Agg()
+                agg.add(CheckStatus.OK, 0.01, value, None)
+                rows.append(("hour", check, bucket_of("hour", T0) + hour, agg))
+    store.write_batch([], [], rows)
+    since, until = T0 + 3 * 3600, T0 + 30 * 3600  # 27 buckets of each check
+    maxima = store.bucket_maxima("hour", since, until, ["a/oai/sync", "c/oai/sync"])
+    assert store.bucket_counts("hour", since, until, ["a/oai/sync", "c/oai/sync", "x"]) == {
+        "a/oai/sync": 27,
+        "c/oai/sync": 27,
+    }
+    values = sorted(v for vs in maxima.values() for v in vs)
+    assert store.bucket_top("hour", since, until, ["a/oai/sync", "c/oai/sync"], 5) == values[::-1][:5]
+    assert store.bucket_top("hour", since, until, ["c/oai/sync"], 3) == sorted(maxima["c/oai/sync"])[::-1][:3]
+    store.close()

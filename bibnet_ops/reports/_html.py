@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
-from bibnet_ops.reports._model import UptimeReport
+from bibnet_ops.reports._model import Outage, UptimeReport
 from bibnet_ops.reports._render import TABLE_HEADERS, fmt_local, summary_lines, table_cells
 
 __all__ = ["render_html"]
@@ -74,9 +74,11 @@ def _timeline(report: UptimeReport, lanes: int = 30) -> str:
         return ""
     charged: dict[str, float] = defaultdict(float)
     names: dict[str, str] = {}
+    of_key: dict[str, list[Outage]] = defaultdict(list)
     for o in report.outages:
         charged[o.key] += o.charged_min
         names[o.key] = o.name_fr
+        of_key[o.key].append(o)
     keys = sorted(charged, key=lambda k: -charged[k])[:lanes]
     span = max(report.until - report.since, 1.0)
     plot_w = _BAR_W - _LABEL_W - 10
@@ -88,9 +90,7 @@ def _timeline(report: UptimeReport, lanes: int = 30) -> str:
             f'<text x="{_LABEL_W - 6}" y="{y + 10}" font-size="10" text-anchor="end">{escape(names[key][:38])}</text>'
         )
         parts.append(f'<rect x="{_LABEL_W}" y="{y}" width="{plot_w}" height="12" fill="#eee"/>')
-        for o in report.outages:
-            if o.key != key:
-                continue
+        for o in of_key[key]:
             x = _LABEL_W + plot_w * (max(o.start, report.since) - report.since) / span
             w = max(1.0, plot_w * (min(o.end, report.until) - max(o.start, report.since)) / span)
             parts.append(
