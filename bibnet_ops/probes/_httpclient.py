@@ -88,7 +88,7 @@ class _Entry:
 
 
 class _Pool:
-    """LRU of clients for one event loop."""
+    """LRU of site entries for one event loop."""
 
     def __init__(self) -> None:
         self.entries: OrderedDict[_ClientKey, _Entry] = OrderedDict()
@@ -125,7 +125,7 @@ _closing: set[asyncio.Task[None]] = set()
 
 
 def _retire(entry: _Entry) -> None:
-    """Close an evicted client now if idle, else when its last request finishes."""
+    """Close an evicted entry now if idle, else when its last request finishes."""
     entry.retired = True
     if entry.in_flight == 0:
         task = asyncio.get_running_loop().create_task(entry.aclose())
@@ -197,13 +197,13 @@ def _new_client(context: ssl.SSLContext) -> httpx.AsyncClient:
 
 
 def pool_size() -> int:
-    """Return how many clients the current event loop's pool holds (for tests and diagnostics)."""
+    """Return how many site entries the current event loop keeps (for tests and diagnostics)."""
     pool = _pools.get(asyncio.get_running_loop())
     return 0 if pool is None else len(pool.entries)
 
 
 async def close_clients() -> None:
-    """Close every pooled client of the running event loop; call once at shutdown."""
+    """Close every site entry (pools and clients) of the running event loop; call once at shutdown."""
     pool = _pools.pop(asyncio.get_running_loop(), None)
     if pool is not None:
         await pool.close()
