@@ -190,6 +190,12 @@ async def _measure(args: argparse.Namespace, config: Path, store: Path) -> None:
             print(f"key -> frame: p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {top:.0f} ms; screen-thread CPU per key "
                   f"p50 {c50:.0f} ms, p95 {c95:.0f} ms, max {ctop:.0f} ms "
                   f"({len(latencies)} presses, {missed} without a frame within 2 s) [{_load()}]", flush=True)
+            for group, keys in (("cursor moves", "hjkl"), ("filter keys", "/oran\x1b")):
+                chosen = [(t, c) for t, c, k in slowest if (_key_event(k).character or "") in keys]
+                w50, w95, _ = _percentiles([t for t, _ in chosen])
+                g50, g95, _ = _percentiles([c for _, c in chosen])
+                print(f"  {group}: wall p50 {w50:.0f} / p95 {w95:.0f} ms, CPU p50 {g50:.0f} / p95 {g95:.0f} ms "
+                      f"({len(chosen)})", flush=True)
 
             main_id = threading.get_native_id()
             ui0, me0, child0, wall0 = _thread_cpu(main_id), _cpu(me), _cpu(collector.child), time.perf_counter()

@@ -32,13 +32,17 @@ from bibnet_ops.model import CheckStatus, SiteStatus
 from bibnet_ops.remote import CollectorProcess, CollectorSpec, NotAvailableError
 from bibnet_ops.remote._protocol import Batch, Ready
 from bibnet_ops.sim import Simulator
+from bibnet_ops.store import SqliteStore
 from bibnet_ops.tui.netstate import NetworkState
 
 
 def slow_inventory(config: Path, interval: float = 60.0) -> Inventory:
-    """A few checks per site polled once early (first spread 0.1 s) and then only every `interval` seconds."""
+    """A few checks per site polled once early (first spread 0.1 s) and then every `interval` seconds.
+
+    A failure (a loaded machine can make a first reply late) is retried and recovered from within 0.2 s.
+    """
     inv = load_inventory(config)
-    checks = [dataclasses.replace(c, interval=interval, retries=1, timeout=1.0)
+    checks = [dataclasses.replace(c, interval=interval, retries=1, retry_interval=0.2, recover_after=1, timeout=1.0)
               for c in inv.checks if f"{c.device_id}/{c.name}" in KEPT]
     return dataclasses.replace(inv, checks=checks)
 
@@ -73,6 +77,13 @@ class Seen:
         return [e for e in self.pull().events if isinstance(e, Sample) and e.check_id.startswith(prefix)]
 
 
+def all_settled(samples: list[Sample], inv: Inventory, quiet: float = 0.5) -> bool:
+    """Every check's latest result is OK and none came in the last `quiet` seconds (no retry is pending)."""
+    latest = {s.check_id: s for s in samples}
+    return (latest.keys() == {c.id for c in inv.checks} and all(s.status == CheckStatus.OK for s in latest.values())
+            and time.time() - max(s.time for s in latest.values()) > quiet)
+
+
 def _active_acks(store: Path) -> dict[str, Any]:
     log = AlertLog(store, readonly=True)
     try:
@@ -93,6 +104,7 @@ async def test_events_health_repoll_and_acks_cross_to_the_child(tmp_path: Path) 
             assert collector.ready is not None and collector.ready.pid == collector.pid != os.getpid()
             assert collector.ready.checks == len(inv.checks) and collector.ready.alerting
             await wait_for(lambda: (h := collector.poll_health()) is not None and h.completed >= len(inv.checks))
+            await wait_for(lambda: all_settled(seen.samples(), inv))
             # r: the checks of one site run again long before their 60 s interval, in the child.
             polled_at = time.time()
             assert collector.poll_now("bplp-16") and not collector.poll_now("no-such-site")
@@ -119,6 +131,13 @@ async def test_events_health_repoll_and_acks_cross_to_the_child(tmp_path: Path) 
             await asyncio.to_thread(collector.stop)
         assert collector.collector_stopped() == "the dashboard exited"
         assert collector.proc is not None and collector.proc.returncode == 0
+        # An orderly stop: the child's run is closed in the store, its transitions committed.
+        db = SqliteStore(store, readonly=True)
+        try:
+            assert [(r.pid, r.stopped is not None) for r in db.runs(0, time.time() + 1)] == [(collector.pid, True)]
+            assert {t.check_id for t in db.recent_transitions(limit=500)} >= {c.id for c in inv.checks}
+        finally:
+            db.close()
 
 
 async def test_a_killed_collector_is_reported_and_fails_what_waits_on_it(tmp_path: Path) -> None:

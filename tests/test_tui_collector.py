@@ -26,6 +26,7 @@ from test_tui_actions import _acks, _notes
 from test_tui_live import SITES, _all_up, until
 
 from bibnet_ops.alerts import access_policy
+from bibnet_ops.model import CheckStatus
 from bibnet_ops.remote import CollectorProcess
 from bibnet_ops.tui.app import DashboardApp
 from bibnet_ops.tui.changes import AckRequest, ConsoleChanges
@@ -68,6 +69,9 @@ async def test_the_screen_shows_the_childs_events_and_r_polls_again_in_the_child
         await until(pilot, lambda: all("●" in str(tree._site_nodes[s].label) for s in SITES))
         await until(pilot, lambda: "/s lag " in _header(app) and "6 sites" in _header(app))
         assert collector.pid != os.getpid()
+        # Every check OK and quiet for a moment: no retry is pending that could pass for the re-poll.
+        await until(pilot, lambda: all(v.status == CheckStatus.OK for v in app.state.checks.values())
+                    and time.time() - max(v.last_time or 0 for v in app.state.checks.values()) > 0.5)
         check = app.state.checks["bplp-16/catalogue/opac"]
         assert check.last_time is not None
         before, other = check.last_time, app.state.checks["bplp-13/catalogue/opac"].last_time

@@ -39,8 +39,8 @@ log = logging.getLogger("bibnet_ops.collector")
 HEALTH_INTERVAL = 1.0
 # Once told to stop, the process exits after this many seconds even if a probe or a notifier is stuck.
 STOP_DEADLINE = 8.0
-# Seconds the engine gets to cancel its polls before history and alerting are closed without it.
-SETTLE = 0.5
+# Seconds alerting gets, loop latency included, to finish deliveries in flight when the dashboard exits.
+ALERT_DRAIN = 1.0
 
 
 class CollectorServer:
@@ -55,9 +55,8 @@ class CollectorServer:
         self.collector: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_reason = ""
+        self._stopping = threading.Lock()
         self._resync_pending = False
-        self._run_task: asyncio.Task[None] | None = None
-        self._closed_early = asyncio.Event()
 
     async def serve(self) -> int:
         """Build and run the collector; the exit status of the process."""
@@ -84,59 +83,60 @@ class CollectorServer:
             Ready(os.getpid(), len(collector.check_ids), collector.store_path, collector.alerting is not None)
         )
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            self.loop.add_signal_handler(sig, self.stop, f"signal {signal.Signals(sig).name}")
+            # A Python-level handler runs between bytecodes, not behind the loop's queue of callbacks.
+            signal.signal(sig, lambda number, _frame: self.stop(f"signal {signal.Signals(number).name}"))
         threading.Thread(target=self._read_commands, name="bibnet-collector-commands", daemon=True).start()
         health = asyncio.create_task(self._health())
-        run = self._run_task = asyncio.create_task(collector.run())
-        closed = asyncio.create_task(self._closed_early.wait())
         try:
-            await asyncio.wait({run, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if run.done():
-                run.result()
+            await collector.run()
         except Exception as exc:
             log.exception("the collector stopped with an error")
             return self._finish(Failed(f"{type(exc).__name__}: {exc}"), 1)
         finally:
             health.cancel()
-            closed.cancel()
-        status = self._finish(Stopped(self.stop_reason or "stopped"), 0)
-        if not run.done():
-            # History is committed and alerting drained; the engine is still cancelling queued polls, which
-            # nobody will read: leave without waiting for it (asyncio.run would wait for every task).
-            os._exit(status)
-        return status
+        return self._finish(Stopped(self.stop_reason or "stopped"), 0)
 
-    def _finish(self, message: object, status: int) -> int:
+    def _finish(self, message: object, status: int, timeout: float = 2.0) -> int:
         self.outbox.message(message)
-        self.sender.close(timeout=2.0)
+        self.sender.close(timeout)
         return status
 
     def stop(self, reason: str) -> None:
-        """Stop polling (history is committed and alerting drained by the collector); on the loop."""
-        if self.stop_reason:
+        """Commit history, drain alerting and exit; from any thread, a signal handler included.
+
+        The work is done on a thread of its own, not on the loop: with thousands of checks the engine keeps its
+        loop busy for seconds at a time, and cancelling every queued poll would take seconds more. The
+        engine is left polling until the process exits; nothing it finds after this point is reported.
+        """
+        if not self._stopping.acquire(blocking=False):  # never blocks: a signal handler may be the caller
             return
         self.stop_reason = reason
-        log.warning("stopping: %s", reason)
+        threading.Thread(target=self._shutdown, name="bibnet-collector-stop", daemon=True).start()
+
+    def _shutdown(self) -> None:
+        log.warning("stopping: %s", self.stop_reason)
         watchdog = threading.Timer(STOP_DEADLINE, os._exit, args=(3,))
         watchdog.daemon = True
         watchdog.start()
-        if self.collector is not None:
-            self.collector.stop()
-            assert self.loop is not None
-            self.loop.create_task(self._settle())
-
-    async def _settle(self) -> None:
-        """Give the engine SETTLE seconds to wind down, then close history and alerting without it."""
-        if self._run_task is None:
-            return
-        with contextlib.suppress(TimeoutError, Exception):
-            await asyncio.wait_for(asyncio.shield(self._run_task), SETTLE)
-        if not self._run_task.done():
-            try:
-                await self.collector.close()
-            except Exception:  # the process still has to leave; the log says what was not committed
-                log.exception("history or alerting did not close cleanly")
-            self._closed_early.set()
+        # Whoever asked is leaving: what the engine finds from now on is not worth the sender's time.
+        self.outbox.close()
+        collector = self.collector
+        if collector is not None:
+            if collector.writer is not None:
+                try:
+                    collector.writer.close()  # thread-safe: later events are dropped, queued ones committed
+                except Exception:
+                    log.exception("history was not committed cleanly")
+            if collector.alerting is not None and self.loop is not None:
+                try:
+                    asyncio.run_coroutine_threadsafe(collector.alerting.stop(drain=ALERT_DRAIN), self.loop).result(
+                        ALERT_DRAIN
+                    )
+                except TimeoutError:
+                    log.warning("alerting did not stop within %.0f s; deliveries in flight are abandoned", ALERT_DRAIN)
+                except Exception:  # deliveries still in flight are abandoned, and logged
+                    log.exception("alerting did not stop cleanly")
+        os._exit(self._finish(Stopped(self.stop_reason), 0, timeout=0.5))
 
     async def _health(self) -> None:
         while True:
@@ -154,9 +154,11 @@ class CollectorServer:
             try:
                 command = self.conn.recv()
             except (EOFError, OSError):
-                with contextlib.suppress(RuntimeError):
-                    self.loop.call_soon_threadsafe(self.stop, "the dashboard closed the connection")
+                self.stop("the dashboard closed the connection")
                 return
+            if isinstance(command, Command) and command.name == "stop":
+                self.stop(command.args.get("reason", "the dashboard asked"))
+                continue
             with contextlib.suppress(RuntimeError):
                 self.loop.call_soon_threadsafe(self._handle, command)
 
@@ -172,9 +174,6 @@ class CollectorServer:
 
     def _run(self, command: Command) -> Any:
         collector, args = self.collector, command.args
-        if command.name == "stop":
-            self.stop(args.get("reason", "the dashboard asked"))
-            return None
         if command.name == "poll":
             return collector.poll_now(args["pattern"])
         if command.name == "resync":

@@ -38,12 +38,20 @@ class Outbox:
         self._health: PollHealth | None = None
         self.dropped = 0
         self.lost_state = False
+        self.closed = False
         self.wake = threading.Event()
 
     def event(self, event: object) -> None:
         """The engine subscriber: queue one event, dropping the oldest if the dashboard is behind."""
         with self._lock:
-            self._append(event)
+            if not self.closed:
+                self._append(event)
+
+    def close(self) -> None:
+        """Forget queued events and take no more (the collector is stopping); messages still go."""
+        with self._lock:
+            self.closed = True
+            self._events.clear()
 
     def extend(self, events: list[object]) -> None:
         with self._lock:
