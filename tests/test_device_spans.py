@@ -216,3 +216,20 @@ def test_transition_retention_keeps_each_checks_state(tmp_path: Path) -> None:
     assert store.device_spans(T0, T0 + 12 * DAY) is None
     older.close()
     store.close()
+
+
+def test_a_rebuild_elsewhere_leaves_the_writers_devices_valid(tmp_path: Path) -> None:
+    # a bulk import's rebuild in another connection must not pull device ids from under the collector's
+    inventory = make_inventory(tmp_path)
+    writer = SqliteStore(tmp_path / "h.db")
+    fill(writer, 5, inventory)
+    other = SqliteStore(tmp_path / "h.db")
+    other.rebuild_device_spans()
+    other.close()
+    late = T0 + 13 * DAY
+    writer.write_batch([Transition("s1/router/ping", late, "CRITICAL", "OK", True, "back")], [], [])
+    writer.write_batch([Transition("s1/router/ping", late + 60, "OK", "CRITICAL", True, "cable")], [], [])
+    kept = spans_of(writer)
+    writer.rebuild_device_spans()
+    assert spans_of(writer) == kept and ("s1", "router", int(late * 1000) + 60_000, None, 0, "cable") in kept
+    writer.close()

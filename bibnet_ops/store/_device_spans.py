@@ -81,22 +81,28 @@ class _DeviceSpansMixin(_SqliteBase):
     def _ensure_device_spans(self) -> None:
         """Build the spans from the transitions if they are missing or were made under other rules."""
         if not self._spans_current():
-            self.rebuild_device_spans()
+            self.rebuild_device_spans(only_if_stale=True)
 
-    def rebuild_device_spans(self, batch_devices: int = 500) -> int:
+    def rebuild_device_spans(self, batch_devices: int = 500, *, only_if_stale: bool = False) -> int:
         """Recompute every device's spans from the hard transitions, in one transaction; returns rows written.
 
         Only needed after writing transitions other than through `write_batch` (a bulk import).
+
+        Args:
+            only_if_stale: do nothing if, once the write lock is held, the spans turn out current (another
+                process opening the same store may have built them meanwhile).
         """
         with self._tx():
+            if only_if_stale and self._spans_current():
+                return 0
             written = self._rebuild_all(batch_devices)
             self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (_RULE_KEY, RULE))
         return written
 
     def _rebuild_all(self, batch_devices: int) -> int:
+        # devices keep their ids (another connection may hold them): only their spans are replaced
         self.conn.execute("DELETE FROM device_spans")
-        self.conn.execute("DELETE FROM devices")
-        self._device_ids = {}
+        self._load_checks()
         keys = list(self._device_checks)
         written = 0
         for i in range(0, len(keys), batch_devices):
@@ -251,6 +257,13 @@ class _DeviceSpansMixin(_SqliteBase):
         keys = {
             did: f"{site}/{device}" for did, site, device in self.conn.execute("SELECT id, site, device FROM devices")
         }
+        # a device with a hard state has spans (at least the unknown time before its first one)
+        known = frozenset(
+            keys[did]
+            for (did,) in self.conn.execute(
+                "SELECT id FROM devices WHERE EXISTS (SELECT 1 FROM device_spans WHERE device_id = devices.id)"
+            )
+        )
         where = "WHERE (stop IS NULL OR stop > ?) AND start < ?"
         counts = self.conn.execute(
             f"SELECT device_id, count(*) FROM device_spans {where} GROUP BY device_id ORDER BY device_id",
@@ -269,4 +282,4 @@ class _DeviceSpansMixin(_SqliteBase):
         for did, n in counts:
             spans[keys[did]] = rows[i : i + n]
             i += n
-        return DeviceSpans(checks=checks, known=frozenset(keys.values()), spans=spans)
+        return DeviceSpans(checks=checks, known=known, spans=spans)
