@@ -277,3 +277,28 @@ async def test_a_dashboard_that_stops_reading_never_blocks_polling(tmp_path: Pat
             conn.close()
             child.wait(5)
         assert child.returncode == 0
+
+
+async def test_a_screen_that_falls_behind_gets_every_state_again(tmp_path: Path) -> None:
+    """The dashboard's own buffer is bounded too: past it the oldest go, and the next drain asks for a resync."""
+    async with simulated(tmp_path) as (sim, config):
+        inv = slow_inventory(config, interval=0.2)
+        collector = CollectorProcess(inv, store=False, alerts=False, first_spread=0.1, ship_inventory=True, limit=20)
+        collector.start()
+        try:
+            seen = Seen(collector)
+            await wait_for(lambda: all_settled(seen.samples(), inv, quiet=0.0))
+            sim.set_fault("bplp-16", "outage")
+            await wait_for(lambda: collector.dropped_here > 100)  # the screen does not drain meanwhile
+            first = collector.drain()
+            assert collector.limit == 2 * (len(inv.checks) + len(inv.sites))  # two whole snapshots at least
+            assert len(first) == collector.limit and collector.dropped_there == 0  # dropped here, not in the child
+            later: list[object] = []
+            await wait_for(lambda: later.extend(collector.drain()) or {
+                e.check_id for e in later if isinstance(e, StateChange) and e.old == e.new
+            } == {c.id for c in inv.checks})
+            state = NetworkState(inv)
+            state.apply_many([*seen.events, *first, *later])
+            assert state.checks["bplp-16/catalogue/opac"].status == CheckStatus.CRITICAL
+        finally:
+            await asyncio.to_thread(collector.stop)

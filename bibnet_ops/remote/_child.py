@@ -78,6 +78,8 @@ class CollectorServer:
             log.exception("the collector could not start")
             return self._finish(Failed(f"{type(exc).__name__}: {exc}"), 1)
         collector = self.collector
+        # Room for at least two full snapshots, or a resync could never get through whole.
+        self.outbox.limit = max(self.outbox.limit, 2 * (len(collector.check_ids) + len(inventory.sites)))
         collector.subscribe(self.outbox.event)
         self.outbox.message(
             Ready(os.getpid(), len(collector.check_ids), collector.store_path, collector.alerting is not None)

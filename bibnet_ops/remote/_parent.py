@@ -89,12 +89,14 @@ class CollectorProcess:
             self.store_path = Path(store) if isinstance(store, str | Path) else store_path(
                 inventory.settings, inventory.root
             )
-        self.limit = limit
+        # Room for at least two full snapshots, or a resync could never get through whole.
+        self.limit = max(limit, 2 * (len(inventory.checks) + len(inventory.sites)))
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready: Ready | None = None
         self.dropped_here = 0
         self.dropped_there = 0
         self._events: deque[object] = deque()
+        self._resync = False
         self._lock = threading.Lock()
         self._health: tuple[PollHealth, float] | None = None
         self._pending: dict[int, Future[Any]] = {}
@@ -161,7 +163,8 @@ class CollectorProcess:
                     proc.wait(1.0)
                 except subprocess.TimeoutExpired:
                     proc.kill()
-                    proc.wait(1.0)
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(1.0)
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -182,7 +185,7 @@ class CollectorProcess:
             return ""
         try:
             text = os.pread(self._log.fileno(), 64_000, max(0, os.fstat(self._log.fileno()).st_size - 64_000))
-        except OSError:
+        except (OSError, ValueError):  # closed by stop() meanwhile
             return ""
         return "\n".join(text.decode("utf-8", "replace").splitlines()[-lines:])
 
@@ -209,7 +212,6 @@ class CollectorProcess:
         self._mark_stopped()
 
     def _receive(self, batch: Batch) -> None:
-        resync = False
         with self._lock:
             self._events.extend(batch.events)
             over = len(self._events) - self.limit
@@ -217,16 +219,14 @@ class CollectorProcess:
                 for _ in range(over):
                     self._events.popleft()
                 self.dropped_here += over
-                resync = True
+                self._resync = True
             self.dropped_there = batch.dropped
             if batch.health is not None:
                 self._health = (batch.health, time.monotonic())
-        if resync:
-            self._send(Command(0, "resync"))
 
     def _answer(self, reply: Reply) -> None:
         future = self._pending.pop(reply.id, None)
-        if future is None:
+        if future is None or future.done():
             return
         if reply.error_text or reply.error is not None:
             future.set_exception(unpack_error(reply.error, reply.error_text))
@@ -272,6 +272,11 @@ class CollectorProcess:
         with self._lock:
             out = list(self._events)
             self._events.clear()
+            resync, self._resync = self._resync, False
+        if resync:
+            # Some were dropped here: ask for every state again, once the screen has caught up (not before,
+            # or the snapshot itself would overflow a screen that is not draining).
+            self._send(Command(0, "resync"))
         return out
 
     def poll_health(self) -> PollHealth | None:
