@@ -7,8 +7,11 @@ datagrams the simulator's agent receives, or a silent UDP socket standing in for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import selectors
 import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,7 +29,7 @@ from bibnet_ops.probes import _snmp_batch, _snmp_session, snmp
 from bibnet_ops.probes._snmp_rate import FIRST_READING
 from bibnet_ops.sim import Simulator
 from bibnet_ops.sim._mib import MibView
-from bibnet_ops.sim._snmp import SnmpConditions, V2cAgent
+from bibnet_ops.sim._snmp import SnmpConditions, V2cAgent, answer_v2c
 
 COMMUNITY = "bib-ro-batch"
 USER, AUTH_KEY, PRIV_KEY = "bibnet", "auth-Oran-2026", "priv-Oran-2026"
@@ -300,14 +303,75 @@ async def test_a_changed_secret_file_is_read_again_after_its_ttl(
     assert stale.status is CheckStatus.CRITICAL and stale.reason.endswith("(agent down or wrong community?)")
 
 
-async def test_the_reply_socket_holds_a_burst_of_replies(agent: SnmpAgent) -> None:
-    """All replies share one socket: its buffer is grown so a busy loop finds them there, not dropped."""
-    assert (await snmp.probe(uptime_check(agent.address))).status is CheckStatus.OK
-    session = _snmp_session._session
-    assert session is not None and session.buffer_sized
-    sockets = [t.transport.get_extra_info("socket") for t in _snmp_session._dispatcher_transports(session.dispatcher)]
-    size = sockets[0].getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    rmem_max = Path("/proc/sys/net/core/rmem_max")
-    allowed = int(rmem_max.read_text()) if rmem_max.exists() else 0
-    # Linux reports twice what it grants, and grants at most rmem_max
-    assert size >= min(_snmp_session.RECEIVE_BUFFER, allowed or _snmp_session.RECEIVE_BUFFER), size
+class _ThreadedAgents:
+    """The simulator's v2c answering code on many UDP ports, served by a thread: it answers while the loop is busy."""
+
+    def __init__(self, count: int) -> None:
+        view = MibView({(1, 3, 6, 1, 2, 1, 1, 3, 0): lambda now: ("ticks", 4200)})
+        self.answer = lambda data: answer_v2c(view, COMMUNITY.encode(), data)
+        self.selector = selectors.DefaultSelector()
+        self.sockets = []
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.setblocking(False)
+            self.selector.register(sock, selectors.EVENT_READ)
+            self.sockets.append(sock)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def addresses(self) -> list[str]:
+        return [f"127.0.0.1:{s.getsockname()[1]}" for s in self.sockets]
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            for key, _ in self.selector.select(0.05):
+                sock = cast(socket.socket, key.fileobj)
+                with contextlib.suppress(OSError):
+                    data, peer = sock.recvfrom(65535)
+                    reply = self.answer(data)
+                    if reply is not None:
+                        sock.sendto(reply, peer)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(2)
+        for sock in self.sockets:
+            sock.close()
+        self.selector.close()
+
+
+async def test_replies_are_read_in_bursts_when_the_loop_is_busy() -> None:
+    """50 agents answer while every loop iteration costs 10 ms of other work: the replies are read in bursts.
+
+    asyncio reads one datagram per loop iteration, so read that way 50 replies take 50 iterations (here
+    half a second of other work) before the last check learns its answer.
+    """
+    agents = _ThreadedAgents(50)
+    busy = True
+    iterations = 0
+
+    async def other_work() -> None:
+        nonlocal iterations
+        while busy:
+            iterations += 1
+            time.sleep(0.01)
+            await asyncio.sleep(0)
+
+    try:
+        checks = [uptime_check(a, timeout=3.0, device=f"scanner-{i}") for i, a in enumerate(agents.addresses)]
+        await asyncio.gather(*(snmp.probe(c) for c in checks))  # the engine and every target opened
+        work = asyncio.create_task(other_work())
+        try:
+            before = iterations
+            samples = await asyncio.gather(*(snmp.probe(c) for c in checks))
+            spent = iterations - before
+        finally:
+            busy = False
+            await work
+    finally:
+        agents.close()
+    assert all((s.status, s.reason) == (CheckStatus.OK, "up 42 s") for s in samples), samples
+    assert spent < 35, spent

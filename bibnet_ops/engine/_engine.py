@@ -105,8 +105,8 @@ class Engine:
     Args:
         inventory: sites (with parents) and checks; `settings["collector"]` gives the default bounds.
         checks: the checks to poll (default: every check of the inventory).
-        concurrency: probes in flight network-wide (default: collector.concurrency, else 200).
-        per_site_concurrency: probes in flight per site (default: collector.per_site_concurrency, else 4).
+        concurrency: devices polled at once network-wide (default: collector.concurrency, else 200).
+        per_site_concurrency: devices polled at once per site (default: collector.per_site_concurrency, else 4).
         timeout_margin: seconds beyond a check's timeout before the engine cuts the probe off.
         first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
         seed: seed of the scheduling jitter (for reproducible tests).

@@ -73,17 +73,29 @@ async def poll_once(
     per_site_concurrency: int = 4,
     margin: float = TIMEOUT_MARGIN,
 ) -> list[Sample]:
-    """Run each check once, concurrently within the same bounds as the scheduler; results in input order."""
+    """Run each check once, concurrently within the same bounds as the scheduler; results in input order.
+
+    As in the scheduler, the checks of one device run together on one site slot and one network slot.
+    """
+    checks = list(checks)
     global_slots = asyncio.Semaphore(max(1, concurrency))
     site_slots: dict[str, asyncio.Semaphore] = {}
+    devices: dict[str, list[int]] = {}
+    for index, check in enumerate(checks):
+        devices.setdefault(check.device_key, []).append(index)
+    samples: list[Sample | None] = [None] * len(checks)
 
-    async def one(check: CheckSpec) -> Sample:
-        slots = site_slots.setdefault(check.site_id, asyncio.Semaphore(max(1, per_site_concurrency)))
+    async def one(index: int) -> None:
+        samples[index], _ = await guarded_probe(checks[index], margin)
+
+    async def device(indexes: list[int]) -> None:
+        site_id = checks[indexes[0]].site_id
+        slots = site_slots.setdefault(site_id, asyncio.Semaphore(max(1, per_site_concurrency)))
         async with slots, global_slots:
-            sample, _ = await guarded_probe(check, margin)
-            return sample
+            await asyncio.gather(*(one(i) for i in indexes))
 
-    return list(await asyncio.gather(*(one(c) for c in checks)))
+    await asyncio.gather(*(device(indexes) for indexes in devices.values()))
+    return [s for s in samples if s is not None]
 
 
 @dataclass(slots=True, eq=False)
@@ -102,8 +114,8 @@ class Scheduler:
     Args:
         checks: the checks to poll.
         on_result: the result handler; its return value is the delay until the next poll.
-        concurrency: probes in flight network-wide.
-        per_site_concurrency: probes in flight per site.
+        concurrency: devices being polled at once network-wide (a device's due checks poll together).
+        per_site_concurrency: devices being polled at once per site.
         timeout_margin: seconds beyond `check.timeout` before a probe is cut off.
         first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
         rng: the random source for jitter (seed it for reproducible tests).
@@ -198,13 +210,12 @@ class Scheduler:
         self._thread = threading.get_ident()
         now = loop.time()
         self.stats = PollStats(started=now)
-        phases: dict[tuple[str, str], float] = {}
+        phases: dict[str, float] = {}
         for entry in self._entries.values():
             spec = entry.spec
-            device = (spec.site_id, spec.device_id)
-            phase = phases.get(device)
+            phase = phases.get(spec.device_key)
             if phase is None:
-                phase = phases[device] = self._rng.uniform(0.0, _PHASE_RANGE)
+                phase = phases[spec.device_key] = self._rng.uniform(0.0, _PHASE_RANGE)
             spread = min(spec.interval, self._first_spread)
             # one phase modulo nested spreads (30 s, 60 s, 300 s...) puts the device's polls on one grid
             entry.anchor = now + (phase % spread if spread > 0 else 0.0)

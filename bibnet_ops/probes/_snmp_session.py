@@ -11,8 +11,6 @@ here builds a `Sample`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -63,9 +61,9 @@ _LATE_WINDOW = 120.0
 # how long a late reply keeps explaining this agent's timeouts
 _LATE_MEMORY = 900.0
 _MAX_CACHED_OBJECTS = 50_000
-# every agent's replies arrive on one socket: a burst of them (a busy collector, hundreds in flight) must
-# wait in its buffer, not overflow the default ~200 KiB and be dropped as "no answer"
-RECEIVE_BUFFER = 4 * 1024 * 1024
+# asyncio reads one datagram per loop iteration: when one arrives, up to this many more waiting replies
+# are read at once, or a busy loop would fall behind the replies and let their requests time out
+DRAIN_REPLIES = 64
 
 
 class _GuardedDispatcher(AsyncioDispatcher):
@@ -76,6 +74,7 @@ class _GuardedDispatcher(AsyncioDispatcher):
     instead, so a timeout can say that junk arrived rather than blame a down agent or a wrong community.
     A datagram from an agent none of whose requests is pending, shortly after one of them timed out, is
     that request's late reply: its delay is kept so the next timeout can say the agent is slow, not down.
+    Every reply arrives on the engine's one socket, so each wake-up reads what else is waiting there.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -89,6 +88,19 @@ class _GuardedDispatcher(AsyncioDispatcher):
         self.parse_errors: Any = None
 
     def _callback_function(self, transport: Any, address: Any, message: Any) -> None:
+        self._receive(transport, address, message)
+        # the selector transport's socket (private, but stable since 3.4); without it, one per iteration
+        sock = getattr(getattr(transport, "transport", None), "_sock", None)
+        if sock is None:
+            return
+        for _ in range(DRAIN_REPLIES):
+            try:
+                message, address = sock.recvfrom(65535)
+            except OSError:  # BlockingIOError: nothing more is waiting
+                return
+            self._receive(transport, address, message)
+
+    def _receive(self, transport: Any, address: Any, message: Any) -> None:
         errors = self.parse_errors
         before = int(errors.syntax) if errors is not None else 0
         try:
@@ -141,7 +153,6 @@ class _Session:
         self.objects: dict[str, ObjectType] = {}
         self.context = ContextData()
         self.guard: AsyncIterator[None] | None = None
-        self.buffer_sized = False
         # GETs waiting to be coalesced, per (host, port, credentials), and the requests sending them
         self.batches: dict[tuple[str, int, Credentials], list[Any]] = {}
         self.tasks: set[asyncio.Task[None]] = set()
@@ -161,17 +172,6 @@ class _Session:
                 if sock is not None:
                     sock.close()
                     tr._sock = None  # type: ignore[union-attr]
-
-
-def _size_receive_buffer(session: _Session) -> None:
-    """Enlarge the receive buffer of the engine's socket (open once its first request went out)."""
-    for transport in _dispatcher_transports(session.dispatcher):
-        datagrams = getattr(transport, "transport", None)
-        sock = datagrams.get_extra_info("socket") if datagrams is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):  # the kernel caps it at net.core.rmem_max anyway
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
-            session.buffer_sized = True
 
 
 def _dispatcher_transports(dispatcher: Any) -> list[Any]:
@@ -353,8 +353,6 @@ async def _exchange(
         async with asyncio.timeout_at(deadline):
             result = await request
         answered = not (result[0] and isinstance(result[0], errind.RequestTimedOut))
-        if not session.buffer_sized:
-            _size_receive_buffer(session)
         return result
     except TimeoutError:
         return errind.RequestTimedOut(), 0, 0, []
