@@ -24,6 +24,7 @@ import pytest
 from test_remote import simulated, slow_inventory, wait_for
 from test_tui_actions import _acks, _notes
 from test_tui_live import SITES, _all_up, until
+from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host
 
 from bibnet_ops.alerts import access_policy
 from bibnet_ops.model import CheckStatus
@@ -123,6 +124,25 @@ async def test_a_read_only_console_sends_no_change_to_the_child(tmp_path: Path) 
         assert type(refused.value).__name__ == "ReadOnlyError"
         await pilot.pause(0.5)
     assert not _acks(store)
+
+
+@pytest.mark.parametrize(("lang", "badge", "dropped"), [
+    ("en", "COLLECTOR STOPPED", "1234 events dropped, every state sent again"),
+    ("fr", "COLLECTEUR ARRÊTÉ", "1234 événements perdus, tous les états renvoyés"),
+])
+async def test_at_80_columns_the_badge_replaces_poll_health_and_drops_are_told(
+    lang: str, badge: str, dropped: str
+) -> None:
+    source = fixed_source()
+    app = DashboardApp(fixed_inventory(), source, lang=lang, clock=frozen_clock, host=frozen_host, refresh=0.5)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: " 0.2s" in _header(app))  # the lag, in either language
+        source.stopped, source.dropped = "exit code 1: StoreError: disk full", 1234
+        await until(pilot, lambda: badge in _header(app))
+        top, bottom = _header(app).splitlines()
+        assert top.startswith(f" {badge} ") and " 0.2s" not in bottom  # stale figures are not shown
+        assert "exit code 1: StoreError: disk full" in bottom
+        assert any(dropped in n for n in _notes(app))
 
 
 # The shipped command in a real terminal.

@@ -220,6 +220,20 @@ def test_event_buffer_drains_in_order() -> None:
     assert [e.site_id for e in buf.drain()] == ["2", "3", "4"]  # type: ignore[attr-defined]
     assert buf.drain() == [] and buf.poll_now("x") and not buf.poll_now("y")
     assert buf.poll_health() == PollHealth(1.0, 0.0, 2.0)
+    assert buf.events_dropped() == 2 and buf.collector_stopped() is None
+
+
+def test_event_buffer_asks_for_every_state_again_after_dropping() -> None:
+    asked: list[int] = []
+    buf = EventBuffer(limit=2, resync=lambda: asked.append(len(asked)))
+    buf(SiteStatusChange("a", 0.0, SiteStatus.UP, SiteStatus.DOWN))
+    buf.drain()
+    assert asked == []  # nothing lost, nothing to resend
+    for i in range(3):
+        buf(SiteStatusChange(str(i), 0.0, SiteStatus.UP, SiteStatus.DOWN))
+    buf.drain()
+    buf.drain()
+    assert asked == [0] and buf.events_dropped() == 1  # once per episode of drops
 
 
 # Formatting and header.

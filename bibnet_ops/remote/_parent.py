@@ -300,6 +300,10 @@ class CollectorProcess:
         """Why the collector is not running, or None while it starts or runs."""
         return self._stopped
 
+    def events_dropped(self) -> int:
+        """Events lost so far, in the child's queue or in this buffer, because the screen fell behind."""
+        return self.dropped_here + self.dropped_there
+
     # Acknowledgements, run by the child's AlertManager.
 
     def acknowledge(

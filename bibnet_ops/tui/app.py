@@ -122,6 +122,7 @@ class DashboardApp(ConsoleApp):
         self.ticks = 0
         self.last_tick_seconds = 0.0
         self.collector_stopped: str | None = None
+        self.events_dropped = 0
 
     # Lifecycle.
 
@@ -186,11 +187,17 @@ class DashboardApp(ConsoleApp):
             self.state.apply_many(self.source.drain())
 
     def _watch_collector(self) -> None:
-        """Say once when the collector stops; the header keeps showing it."""
-        stopped = self.source.collector_stopped() if self.source is not None else None
+        """Say once when the collector stops (the header keeps showing it), and when events were dropped."""
+        if self.source is None:
+            return
+        stopped = self.source.collector_stopped()
         if stopped is not None and self.collector_stopped is None:
             self.notify(tr("note.collector_stopped", reason=stopped), severity="error", timeout=30)
         self.collector_stopped = stopped
+        dropped = self.source.events_dropped()
+        if dropped > self.events_dropped:
+            self.notify(tr("note.events_dropped", n=dropped - self.events_dropped), severity="warning")
+        self.events_dropped = dropped
 
     def _push_changes(self) -> None:
         sites, checks = self.state.take_dirty()

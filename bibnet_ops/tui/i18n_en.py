@@ -169,6 +169,7 @@ EN: dict[str, str] = {
     "note.repoll_none": "Nothing selected to re-poll",
     "note.no_engine": "No engine attached: nothing to re-poll",
     "note.collector_stopped": "The collector stopped ({reason}); the screen keeps the last states it received",
+    "note.events_dropped": "The screen fell behind: {n} events dropped, every state sent again",
     "note.theme": "Theme: {theme}",
     # Units.
     "unit.seconds": "{n}s",

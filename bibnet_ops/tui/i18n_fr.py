@@ -159,6 +159,7 @@ FR: dict[str, str] = {
     "note.repoll_none": "Aucune sélection à interroger",
     "note.no_engine": "Aucun moteur : rien à interroger",
     "note.collector_stopped": "Le collecteur s'est arrêté ({reason}) ; l'écran garde les derniers états reçus",
+    "note.events_dropped": "L'écran a pris du retard : {n} événements perdus, tous les états renvoyés",
     "note.theme": "Thème : {theme}",
     "unit.seconds": "{n} s",
     "unit.minutes": "{n} min",

@@ -9,11 +9,13 @@ measures the difference.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import threading
 from typing import Any
 
+from bibnet_ops.remote import snapshot_events
 from bibnet_ops.tui.source import EventBuffer, PollHealth
 
 __all__ = ["EngineThread"]
@@ -35,7 +37,9 @@ class EngineThread:
 
     def __init__(self, engine: Any, limit: int = 200_000) -> None:
         self.engine = engine
-        self.buffer = EventBuffer(limit=limit, health=self._health, poll_now=self._poll_now, stopped=self._stopped)
+        self.buffer = EventBuffer(
+            limit=limit, health=self._health, poll_now=self._poll_now, stopped=self._stopped, resync=self._resync
+        )
         self._unsubscribe = engine.subscribe(self.buffer)
         self._thread = threading.Thread(target=self._run, name="bibnet-engine", daemon=True)
         self._started = threading.Event()
@@ -75,6 +79,17 @@ class EngineThread:
 
     def _poll_now(self, pattern: str) -> bool:
         return bool(self.engine.poll_now(pattern))
+
+    def _resync(self) -> None:
+        """Queue every current state behind what is buffered, read on the engine's loop (its state lives there)."""
+        loop = self.loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nothing left to show
+                loop.call_soon_threadsafe(self._queue_snapshot)
+
+    def _queue_snapshot(self) -> None:
+        for event in snapshot_events(self.engine):
+            self.buffer(event)
 
     def _stopped(self) -> str | None:
         if not self._thread.is_alive() and self._started.is_set():

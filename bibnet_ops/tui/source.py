@@ -57,15 +57,20 @@ class EventSource(Protocol):
         """Why the collector no longer runs (shown as a badge), or None while it starts or runs."""
         ...
 
+    def events_dropped(self) -> int:
+        """Events lost so far because the screen fell behind (the states among them are sent again)."""
+        ...
+
 
 class EventBuffer:
     """A bounded, thread-safe queue of engine events with the `EventSource` reading side.
 
     Args:
-        limit: events kept when the screen falls behind (the oldest are dropped; the next snapshot heals).
+        limit: events kept when the screen falls behind (the oldest are dropped, then `resync` is called).
         health: a callable returning poll-health figures.
         poll_now: a callable asking the engine to run checks now.
         stopped: a callable saying why the engine no longer runs (None while it runs).
+        resync: called by `drain` after events were dropped, to have every current state sent again.
     """
 
     def __init__(
@@ -74,15 +79,21 @@ class EventBuffer:
         health: Callable[[], PollHealth | None] | None = None,
         poll_now: Callable[[str], bool] | None = None,
         stopped: Callable[[], str | None] | None = None,
+        resync: Callable[[], None] | None = None,
     ) -> None:
         self._events: deque[object] = deque(maxlen=limit)
         self._health = health
         self._poll_now = poll_now
         self._stopped = stopped
+        self._resync = resync
         self.received = 0
+        self.dropped = 0
+        self._dropped_seen = 0
 
     def __call__(self, event: object) -> None:
         """The engine subscriber: record the event and return at once."""
+        if len(self._events) == self._events.maxlen:
+            self.dropped += 1
         self._events.append(event)
         self.received += 1
 
@@ -95,6 +106,9 @@ class EventBuffer:
                 out.append(popleft())
             except IndexError:
                 break
+        if self.dropped > self._dropped_seen and self._resync is not None:
+            self._dropped_seen = self.dropped
+            self._resync()
         return out
 
     def poll_health(self) -> PollHealth | None:
@@ -106,6 +120,9 @@ class EventBuffer:
     def collector_stopped(self) -> str | None:
         return self._stopped() if self._stopped is not None else None
 
+    def events_dropped(self) -> int:
+        return self.dropped
+
 
 class StaticSource:
     """A source with fixed events and figures, for snapshots and screenshots that must not move."""
@@ -116,6 +133,7 @@ class StaticSource:
         self._events = list(events or [])
         self._health = health
         self.stopped = stopped
+        self.dropped = 0
         self.polled: list[str] = []
 
     def drain(self) -> list[object]:
@@ -131,3 +149,6 @@ class StaticSource:
 
     def collector_stopped(self) -> str | None:
         return self.stopped
+
+    def events_dropped(self) -> int:
+        return self.dropped
