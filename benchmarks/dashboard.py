@@ -208,7 +208,7 @@ async def _measure(args: argparse.Namespace, config: Path, store: Path) -> None:
                   f"(its screen thread {screen:.1f} %), collector process {child:.1f} % [{_load()}]", flush=True)
             print(f"RSS: dashboard process {_rss(me):.0f} MiB, collector process {_rss(collector.child):.0f} MiB; "
                   f"ticks {app.ticks}, last tick {app.last_tick_seconds * 1000:.0f} ms; "
-                  f"events applied {app.state.events_applied}", flush=True)
+                  f"events applied {app.state.events_applied}, dropped {collector.source.events_dropped()}", flush=True)
             print(f"collector health: {health}", flush=True)
             t0 = time.perf_counter()
             await pilot.press("q")
