@@ -118,12 +118,23 @@ def _word_matches(word: str, site: Site, hay: str) -> bool:
         # A number is a wilaya code (`/31`) or part of an id (`bplp-31`).
         return int(word) == site.wilaya or word in fold(site.id)
     # Words match at the start of a word of the site's description: `est` finds the Est region, not Ouest.
-    return re.search(r"(?<!\w)" + re.escape(word), hay) is not None
+    return word in hay and re.search(r"(?<!\w)" + re.escape(word), hay) is not None
+
+
+# Folded descriptions by site and names: folding every site's text again on each keystroke of `/` cost
+# half a key press's time at 2,000 sites.
+_HAYSTACKS: dict[tuple[Site, str, str, str], str] = {}
+_HAYSTACKS_MAX = 50_000
 
 
 def _haystack(site: Site, regions: Mapping[str, Region], wilayas: Mapping[int, str]) -> str:
     region = regions.get(site.region)
-    parts = [site.id, site.name_fr, site.name_ar, site.region, site.kind, *site.tags, wilayas.get(site.wilaya, "")]
-    if region is not None:
-        parts += [region.name_fr, region.name_ar]
-    return fold(" ".join(parts))
+    key = (site, wilayas.get(site.wilaya, ""), region.name_fr if region else "", region.name_ar if region else "")
+    hay = _HAYSTACKS.get(key)
+    if hay is None:
+        parts = [site.id, site.name_fr, site.name_ar, site.region, site.kind, *site.tags, key[1], key[2], key[3]]
+        hay = fold(" ".join(parts))
+        if len(_HAYSTACKS) >= _HAYSTACKS_MAX:
+            _HAYSTACKS.clear()
+        _HAYSTACKS[key] = hay
+    return hay
