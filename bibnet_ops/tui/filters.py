@@ -123,17 +123,27 @@ def _word_matches(word: str, site: Site, hay: str) -> bool:
 
 # Folded descriptions by site and names: folding every site's text again on each keystroke of `/` cost
 # half a key press's time at 2,000 sites.
-_HAYSTACKS: dict[tuple[Site, str, str, str], str] = {}
+_HAYSTACKS: dict[tuple[str, ...], str] = {}
 _HAYSTACKS_MAX = 50_000
 
 
 def _haystack(site: Site, regions: Mapping[str, Region], wilayas: Mapping[int, str]) -> str:
     region = regions.get(site.region)
-    key = (site, wilayas.get(site.wilaya, ""), region.name_fr if region else "", region.name_ar if region else "")
+    # every text that goes into the description is the key, so an edited site or region is folded anew
+    key = (
+        site.id,
+        site.name_fr,
+        site.name_ar,
+        site.region,
+        site.kind,
+        *site.tags,
+        wilayas.get(site.wilaya, ""),
+        region.name_fr if region else "",
+        region.name_ar if region else "",
+    )
     hay = _HAYSTACKS.get(key)
     if hay is None:
-        parts = [site.id, site.name_fr, site.name_ar, site.region, site.kind, *site.tags, key[1], key[2], key[3]]
-        hay = fold(" ".join(parts))
+        hay = fold(" ".join(key))
         if len(_HAYSTACKS) >= _HAYSTACKS_MAX:
             _HAYSTACKS.clear()
         _HAYSTACKS[key] = hay
