@@ -166,7 +166,12 @@ async def test_a_timeout_reaches_every_check_each_with_its_own_reason() -> None:
     transport, _ = await loop.create_datagram_endpoint(lambda: silent, local_addr=("127.0.0.1", 0))
     address = f"127.0.0.1:{transport.get_extra_info('sockname')[1]}"
     try:
-        await snmp.probe(spec(address, "warm", timeout=0.1, oid=SYS_UPTIME))  # opens this loop's SNMP engine
+        # open this loop's SNMP engine and both checks' targets first: a target still being created (address
+        # lookup in a thread) could let one GET leave in a later loop turn on a busy machine
+        await snmp.probe(spec(address, "warm", timeout=0.1, oid=SYS_UPTIME))
+        await snmp.probe(uptime_check(address, timeout=0.1))
+        await snmp.probe(pages_check(address, timeout=0.1))
+        await asyncio.sleep(0.2)  # the warm-up datagrams are counted before the count starts
         silent.received = 0
 
         async def timed(check: CheckSpec) -> tuple[Sample, float]:
