@@ -107,6 +107,7 @@ class ReportScreen(LiveScreen):
         self.outcome: _Outcome | None = None
         self.exported: list[Path] = []
         self._generation = 0
+        self._requested: ReportRequest | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -190,11 +191,21 @@ class ReportScreen(LiveScreen):
     def _period_changed(self, event: Select.Changed) -> None:
         if event.value != "custom":
             self._fill_dates(str(event.value))
-        self.action_refresh_now()
+        self._refresh_if_changed()
 
     @on(Select.Changed, "#report-by, #report-hours")
     def _grouping_changed(self) -> None:
-        self.action_refresh_now()
+        self._refresh_if_changed()
+
+    def _refresh_if_changed(self) -> None:
+        # The selects announce their first values after mount: computing a year of history again for the same
+        # request would only make the preview redraw late.
+        try:
+            same = self.request() == self._requested
+        except ValueError:
+            same = False
+        if not same:
+            self.action_refresh_now()
 
     @on(Input.Submitted, "#report-from, #report-to")
     def _dates_submitted(self) -> None:
@@ -214,6 +225,7 @@ class ReportScreen(LiveScreen):
             self._status(Text(tr("report.bad_dates"), style="bold"))
             return
         self._generation += 1
+        self._requested = request
         self._status(Text(tr("report.computing", first=request.first, last=request.last)))
         self._compute(self._generation, self._job(request))
 
