@@ -251,7 +251,8 @@ class DashboardApp(ConsoleApp):
 
     def watch_filter_text(self, text: str) -> None:
         self._filter = SiteFilter.parse(text)
-        self._refilter(force=True)
+        # a keystroke that keeps the same sites (the first letters of a word usually match them all) redraws nothing
+        self._refilter()
         self.refresh_header()
 
     def watch_selected_site(self, site_id: str | None) -> None:
