@@ -168,9 +168,10 @@ async def test_a_timeout_reaches_every_check_each_with_its_own_reason() -> None:
     try:
         # open this loop's SNMP engine and both checks' targets first: a target still being created (address
         # lookup in a thread) could let one GET leave in a later loop turn on a busy machine
+        # (a target is kept per address and timeout, so warm each with the timeout it is counted with)
         await snmp.probe(spec(address, "warm", timeout=0.1, oid=SYS_UPTIME))
-        await snmp.probe(uptime_check(address, timeout=0.1))
-        await snmp.probe(pages_check(address, timeout=0.1))
+        await snmp.probe(uptime_check(address, timeout=0.3))
+        await snmp.probe(pages_check(address, timeout=0.6))
         await asyncio.sleep(0.2)  # the warm-up datagrams are counted before the count starts
         silent.received = 0
 
