@@ -12,8 +12,10 @@ import dataclasses
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,7 +32,7 @@ from bibnet_ops.events import Sample, StateChange
 from bibnet_ops.inventory import Inventory, load_inventory
 from bibnet_ops.model import CheckStatus, SiteStatus
 from bibnet_ops.remote import CollectorProcess, CollectorSpec, NotAvailableError
-from bibnet_ops.remote._protocol import Batch, Ready
+from bibnet_ops.remote._protocol import STOP_DEADLINE, Batch, Ready
 from bibnet_ops.sim import Simulator
 from bibnet_ops.store import SqliteStore
 from bibnet_ops.tui.netstate import NetworkState
@@ -159,6 +161,39 @@ async def test_a_killed_collector_is_reported_and_fails_what_waits_on_it(tmp_pat
             started = time.monotonic()
             await asyncio.to_thread(collector.stop)
             assert time.monotonic() - started < 2
+
+
+async def test_stop_waits_for_history_still_being_committed(tmp_path: Path) -> None:
+    """A child whose commit is held up (another writer holds the store) is waited for, not killed after 3 s."""
+    async with simulated(tmp_path) as (_sim, config):
+        inv = slow_inventory(config)
+        store = tmp_path / "history.db"
+        collector = CollectorProcess(inv, store=store, first_spread=0.1, ship_inventory=True).start()
+        seen = Seen(collector)
+        try:
+            await wait_for(lambda: all_settled(seen.samples(), inv))
+            polled_at = time.time()
+            assert collector.poll_now("bplp-16")
+            await wait_for(lambda: any(s.time >= polled_at for s in seen.samples("bplp-16")), timeout=10)
+        finally:
+            # `maintenance add` from another terminal, say: the child's last commit waits for this lock
+            blocker = sqlite3.connect(store, timeout=10, isolation_level=None, check_same_thread=False)
+            blocker.execute("BEGIN IMMEDIATE")
+            release = threading.Timer(4.0, blocker.execute, args=("COMMIT",))
+            release.start()
+            slow: list[float] = []
+            started = time.monotonic()
+            await asyncio.to_thread(collector.stop, on_slow=lambda: slow.append(time.monotonic() - started))
+            took = time.monotonic() - started
+            release.join()
+            blocker.close()
+        assert collector.proc is not None and collector.proc.returncode == 0, collector.collector_stopped()
+        assert 4.0 <= took < STOP_DEADLINE + 1.0 and len(slow) == 1 and slow[0] < 2.0, (took, slow)
+        db = SqliteStore(store, readonly=True)
+        try:
+            assert [(r.pid, r.stopped is not None) for r in db.runs(0, time.time() + 1)] == [(collector.pid, True)]
+        finally:
+            db.close()
 
 
 @pytest.mark.parametrize("broken", ["no-inventory", "store-is-a-directory"])

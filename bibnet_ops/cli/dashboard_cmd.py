@@ -101,7 +101,7 @@ def run_dashboard(
     finally:
         failure = collector.collector_stopped()
         tail = collector.log_tail() if failure is not None else ""
-        collector.stop()
+        collector.stop(on_slow=lambda: print("bibnet-ops: saving history…", file=sys.stderr, flush=True))
         changes.close()
     if failure is None:
         return code

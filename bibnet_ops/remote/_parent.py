@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -31,6 +31,7 @@ import bibnet_ops
 from bibnet_ops.engine import PollHealth, matches
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.remote._protocol import (
+    STOP_DEADLINE,
     Batch,
     CollectorSpec,
     Command,
@@ -148,15 +149,24 @@ class CollectorProcess:
         """Started and not (known to be) stopped; still true while the child is starting up."""
         return self.proc is not None and self._stopped is None
 
-    def stop(self, timeout: float = 3.0) -> None:
-        """Ask the child to stop, wait at most `timeout` seconds, then end it by force; never hangs."""
+    def stop(self, timeout: float = STOP_DEADLINE + 1.0, on_slow: Callable[[], None] | None = None) -> None:
+        """Ask the child to stop, wait at most `timeout` seconds, then end it by force; never hangs.
+
+        The child commits the history it has queued before it exits (at most STOP_DEADLINE seconds), so the
+        default wait lets it finish; `on_slow` is called once if that takes more than a second.
+        """
         proc = self.proc
         if proc is None:
             return
         if proc.poll() is None:
             self._send(Command(0, "stop", {"reason": "the dashboard exited"}))
             try:
-                proc.wait(timeout)
+                try:
+                    proc.wait(min(1.0, timeout))
+                except subprocess.TimeoutExpired:
+                    if on_slow is not None:
+                        on_slow()
+                    proc.wait(max(0.0, timeout - 1.0))
             except subprocess.TimeoutExpired:
                 proc.terminate()
                 try:

@@ -15,6 +15,7 @@ from bibnet_ops.engine import PollHealth
 from bibnet_ops.inventory import Inventory
 
 __all__ = [
+    "STOP_DEADLINE",
     "Batch",
     "CollectorSpec",
     "Command",
@@ -26,6 +27,10 @@ __all__ = [
     "pack_error",
     "unpack_error",
 ]
+
+
+STOP_DEADLINE = 8.0
+"""Seconds the collector process takes at most to commit its history and exit once told to stop."""
 
 
 class NotAvailableError(RuntimeError):
