@@ -38,6 +38,12 @@ def test_overview(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, size: tupl
     assert snap_compare(_app(), terminal_size=size, run_before=_select_oran)
 
 
+def test_overview_filtering_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filter box floats over the feed: map and tree keep their size while the technician types."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert snap_compare(_app(), terminal_size=(80, 24), press=["slash", *"oran"])
+
+
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)])
 def test_site_detail(snap_compare: Any, monkeypatch: pytest.MonkeyPatch, size: tuple[int, int]) -> None:
     monkeypatch.delenv("NO_COLOR", raising=False)
