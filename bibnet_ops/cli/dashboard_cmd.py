@@ -14,7 +14,7 @@ from typing import Any
 
 from bibnet_ops.inventory import Inventory
 
-__all__ = ["add_display_options", "register", "run_dashboard"]
+__all__ = ["add_display_options", "keymap_or_exit", "register", "run_dashboard"]
 
 LANGS = ("en", "fr")
 ARABIC = ("shaped", "raw")
@@ -35,10 +35,35 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
                         help="history database (default: [collector] store, else the user data directory)")
     parser.add_argument("--read-only", action="store_true",
                         help="everything visible, nothing changeable (also [dashboard] read_only = true)")
+    parser.add_argument("--keymap", metavar="FILE",
+                        help="your own keys, by binding id (default: $BIBNET_OPS_KEYMAP, else "
+                             "~/.config/bibnet-ops/keymap.toml if it exists; see docs/dashboard.md)")
     view = parser.add_mutually_exclusive_group()
     view.add_argument("--tiles", dest="tiles", action="store_true", default=None,
                       help="start with the site tile grid (default above 200 sites)")
     view.add_argument("--tree", dest="tiles", action="store_false", help="start with the region/site tree")
+
+
+def keymap_or_exit(args: argparse.Namespace) -> dict[str, str]:
+    """The keymap of `--keymap` or the default place, checked; every problem printed as file:line: [key], exit 2."""
+    from bibnet_ops.inventory import ConfigError
+    from bibnet_ops.tui.keymap import default_keymap_path, load_keymap
+
+    loaded = getattr(args, "keymap_loaded", None)
+    if loaded is not None:
+        return dict(loaded)
+    path = Path(args.keymap) if getattr(args, "keymap", None) else default_keymap_path()
+    keymap: dict[str, str] = {}
+    if path is not None:
+        try:
+            keymap = load_keymap(path)
+        except ConfigError as err:
+            for issue in err.issues:
+                print(issue, file=sys.stderr)
+            print(f"bibnet-ops: {len(err.issues)} error(s) in the keymap", file=sys.stderr)
+            raise SystemExit(2) from None
+    args.keymap_loaded = keymap
+    return keymap
 
 
 def register(subparsers: Any) -> None:
@@ -74,6 +99,7 @@ def run_dashboard(
     from bibnet_ops.tui.app import DashboardApp
     from bibnet_ops.tui.changes import ConsoleChanges
 
+    keymap = keymap_or_exit(args)
     collector = CollectorProcess(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
     # Acks go to the child's AlertManager over its socket; windows through the store, which the child follows.
     changes = ConsoleChanges(
@@ -95,6 +121,7 @@ def run_dashboard(
             tiles=args.tiles,
             changes=changes,
             store_path=collector.store_path,
+            keymap=keymap,
         )
         app.run()
         code = int(app.return_code or 0)

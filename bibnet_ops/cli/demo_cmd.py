@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from bibnet_ops.cli.dashboard_cmd import add_display_options, run_dashboard
+from bibnet_ops.cli.dashboard_cmd import add_display_options, keymap_or_exit, run_dashboard
 
 __all__ = ["SimProcess", "default_scenario", "register"]
 
@@ -110,6 +110,7 @@ class SimProcess:
 def _run(args: argparse.Namespace) -> int:
     from bibnet_ops.inventory import ConfigError, load_inventory
 
+    keymap_or_exit(args)  # a broken keymap is said before the simulator starts
     scenario = args.scenario or default_scenario(args.config)
     argv = ["sim", "--always-open", "--seed", str(args.seed)]
     if args.config:

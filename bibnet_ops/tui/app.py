@@ -32,7 +32,7 @@ from bibnet_ops.tui.filters import SiteFilter, load_wilaya_names
 from bibnet_ops.tui.fmt import clock_time, short_site_name
 from bibnet_ops.tui.headerdata import HeaderData
 from bibnet_ops.tui.i18n import detect_language, tr, use_language
-from bibnet_ops.tui.keys import with_scope
+from bibnet_ops.tui.keys import use_keymap, with_scope
 from bibnet_ops.tui.netstate import NetworkState
 from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.screens.base import LiveScreen
@@ -70,6 +70,7 @@ class DashboardApp(ConsoleApp):
         tiles: force the tile grid (True) or the tree (False); None picks by network size.
         on_exit: called once when the app stops, before the process moves on (e.g. to stop the engine).
         store_path: the history store the site screen and the report screen read (None: no history).
+        keymap: binding id -> keys, checked by `tui.keymap.load_keymap` (None: the registry's own keys).
     """
 
     CSS_PATH = "dashboard.tcss"
@@ -97,8 +98,10 @@ class DashboardApp(ConsoleApp):
         tiles: bool | None = None,
         changes: ConsoleChanges | None = None,
         store_path: Path | None = None,
+        keymap: dict[str, str] | None = None,
     ) -> None:
         use_language(lang or detect_language())
+        use_keymap(keymap or {})
         super().__init__(changes)
         self._bindings = with_scope(self._bindings, "app", self.read_only)
         self.inventory = inventory

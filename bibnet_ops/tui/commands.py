@@ -6,7 +6,7 @@ from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from bibnet_ops.tui.keys import REGISTRY, KeySpec, display_keys
+from bibnet_ops.tui.keys import KeySpec, display_keys, registry
 
 __all__ = ["RegistryCommands"]
 
@@ -19,7 +19,7 @@ class RegistryCommands(Provider):
         read_only = bool(getattr(self.app, "read_only", False))
         seen: set[str] = set()
         out = []
-        for spec in REGISTRY:
+        for spec in registry():
             if not spec.palette or spec.scope not in ("app", scope) or spec.action in seen:
                 continue
             if read_only and spec.change:  # a read-only console offers no change

@@ -8,13 +8,24 @@ policy action (`change`); a read-only console hides them from the footer and the
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingsMap
 
 from bibnet_ops.tui.i18n import tr
 
-__all__ = ["REGISTRY", "SCOPES", "KeySpec", "bindings_for", "display_keys", "specs_for", "with_scope"]
+__all__ = [
+    "REGISTRY",
+    "SCOPES",
+    "KeySpec",
+    "bindings_for",
+    "display_keys",
+    "registry",
+    "specs_for",
+    "use_keymap",
+    "with_scope",
+]
 
 
 @dataclass(frozen=True)
@@ -94,9 +105,23 @@ REGISTRY: tuple[KeySpec, ...] = (
 )
 
 
+_keymap: dict[str, str] = {}
+
+
+def use_keymap(keymap: dict[str, str]) -> None:
+    """Rebind registry entries by id (a checked keymap, see `tui.keymap`) for every screen built from now on."""
+    _keymap.clear()
+    _keymap.update(keymap)
+
+
+def registry() -> list[KeySpec]:
+    """The registry with the user's keymap applied: what the footer, help and palette show."""
+    return [dataclasses.replace(spec, keys=_keymap[spec.id]) if spec.id in _keymap else spec for spec in REGISTRY]
+
+
 def specs_for(scope: str) -> list[KeySpec]:
-    """The registry entries of one scope."""
-    return [spec for spec in REGISTRY if spec.scope == scope]
+    """The registry entries of one scope, keymap applied."""
+    return [spec for spec in registry() if spec.scope == scope]
 
 
 def bindings_for(scope: str, read_only: bool = False) -> list[Binding]:
