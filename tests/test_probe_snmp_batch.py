@@ -168,7 +168,6 @@ async def test_a_timeout_reaches_every_check_each_with_its_own_reason() -> None:
     try:
         # open this loop's SNMP engine and both checks' targets first: a target still being created (address
         # lookup in a thread) could let one GET leave in a later loop turn on a busy machine
-        # (a target is kept per address and timeout, so warm each with the timeout it is counted with)
         await snmp.probe(spec(address, "warm", timeout=0.1, oid=SYS_UPTIME))
         await snmp.probe(uptime_check(address, timeout=0.3))
         await snmp.probe(pages_check(address, timeout=0.6))
@@ -192,6 +191,11 @@ async def test_a_timeout_reaches_every_check_each_with_its_own_reason() -> None:
     # each check gave up at its own timeout, not at the other's
     assert 0.28 < t_short < t_long - 0.2, (t_short, t_long)
     assert 0.58 < t_long < 1.0, t_long
+    # three timeouts, one agent: pysnmp configured one transport target for it (~22 KiB and ~2 ms each)
+    session = _snmp_session._session
+    assert session is not None
+    port = int(address.rsplit(":", 1)[1])
+    assert [key for key in session.targets if key[1] == port] == [("127.0.0.1", port)]
 
 
 class _SmallAgent(V2cAgent):

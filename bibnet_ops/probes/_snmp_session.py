@@ -61,6 +61,9 @@ _LATE_WINDOW = 120.0
 # how long a late reply keeps explaining this agent's timeouts
 _LATE_MEMORY = 900.0
 _MAX_CACHED_OBJECTS = 50_000
+# pysnmp keeps ~22 KiB and spends ~2 ms configuring each transport target, so there is one per agent, not one per
+# agent and timeout; every request is cut off at its check's own deadline, so pysnmp's timer only has to outlast it
+_TRANSPORT_TIMEOUT = 120.0
 # asyncio reads one datagram per loop iteration: when one arrives, up to this many more waiting replies
 # are read at once, or a busy loop would fall behind the replies and let their requests time out
 DRAIN_REPLIES = 64
@@ -146,8 +149,8 @@ class _Session:
         self.engine.register_transport_dispatcher(self.dispatcher)
         builder = self.engine.message_dispatcher.mib_instrum_controller.get_mib_builder()
         (self.dispatcher.parse_errors,) = builder.import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
-        self.targets: dict[tuple[str, int, float], UdpTransportTarget] = {}
-        self.opening: dict[tuple[str, int, float], asyncio.Task[UdpTransportTarget]] = {}
+        self.targets: dict[tuple[str, int], UdpTransportTarget] = {}
+        self.opening: dict[tuple[str, int], asyncio.Task[UdpTransportTarget]] = {}
         self.auth: dict[Credentials, CommunityData | UsmUserData] = {}
         # pysnmp resolves every ObjectType against its MIB tree once (~0.7 ms); a resolved one is reused
         self.objects: dict[str, ObjectType] = {}
@@ -229,8 +232,8 @@ def close_session(session: _Session | None = None) -> None:
 
 
 async def _target(session: _Session, target: Target) -> UdpTransportTarget:
-    """Return the cached pysnmp transport target for an address and timeout."""
-    key = (target.host, target.port, target.timeout)
+    """Return the cached pysnmp transport target of an agent (address and port)."""
+    key = (target.host, target.port)
     cached = session.targets.get(key)
     if cached is not None:
         return cached
@@ -245,14 +248,14 @@ async def _target(session: _Session, target: Target) -> UdpTransportTarget:
 
 async def _create_target(session: _Session, target: Target) -> UdpTransportTarget:
     try:
-        created = await UdpTransportTarget.create((target.host, target.port), timeout=target.timeout, retries=0)
+        created = await UdpTransportTarget.create((target.host, target.port), timeout=_TRANSPORT_TIMEOUT, retries=0)
     except Exception as exc:  # pysnmp wraps resolver errors in PySnmpError
         raise SnmpError(f"cannot resolve SNMP address {target.label}: {exc}") from None
-    session.targets[(target.host, target.port, target.timeout)] = created
+    session.targets[(target.host, target.port)] = created
     return created
 
 
-def _forget_opening(session: _Session, key: tuple[str, int, float]) -> Callable[[asyncio.Task[Any]], None]:
+def _forget_opening(session: _Session, key: tuple[str, int]) -> Callable[[asyncio.Task[Any]], None]:
     def done(task: asyncio.Task[Any]) -> None:
         session.opening.pop(key, None)
         if not task.cancelled():
@@ -325,7 +328,7 @@ async def _open(target: Target, deadline: float | None) -> tuple[_Session, UdpTr
     """The loop's session and the target's transport, opened within `deadline` if they are new."""
     session = _session
     if session is not None and session.loop_ref() is asyncio.get_running_loop():
-        cached = session.targets.get((target.host, target.port, target.timeout))
+        cached = session.targets.get((target.host, target.port))
         if cached is not None:
             return session, cached
     session = await _get_session()  # local work only: creating the engine is not the device's time
@@ -349,6 +352,8 @@ async def _exchange(
     dispatcher.in_flight[key] = dispatcher.in_flight.get(key, 0) + 1
     sent = time.monotonic()
     answered = False
+    if deadline is None:
+        deadline = asyncio.get_running_loop().time() + target.timeout
     try:
         async with asyncio.timeout_at(deadline):
             result = await request
