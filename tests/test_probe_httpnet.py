@@ -181,3 +181,38 @@ async def test_tls_handshake_verified_and_refused(ca: trustme.CA) -> None:
         plain = await AsyncioBackend().connect_tcp("127.0.0.1", port, timeout=2)
         with pytest.raises(httpcore.ConnectTimeout):
             await plain.start_tls(ssl.create_default_context(), server_hostname="127.0.0.1", timeout=0.2)
+
+
+async def test_a_connect_cut_by_its_deadline_leaves_no_socket_behind() -> None:
+    """Deadlines falling at every point of a connect: each socket is closed, none left to the garbage collector."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    backend = AsyncioBackend()
+    opened: list[socket.socket] = []
+    real_socket = socket.socket
+
+    class Tracked(real_socket):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            opened.append(self)
+
+    try:
+        socket.socket = Tracked  # type: ignore[misc]
+        # an address, and a name with one address (where this machine's localhost has only 127.0.0.1)
+        names = {info[4][0] for info in socket.getaddrinfo("localhost", port, type=socket.SOCK_STREAM)}
+        name = "localhost" if names == {"127.0.0.1"} else "127.0.0.1"
+        for i in range(400):
+            host = "127.0.0.1" if i % 2 else name
+            with contextlib.suppress(httpcore.ConnectTimeout, httpcore.ConnectError):
+                stream = await backend.connect_tcp(host, port, timeout=0.00002 * (i % 50))
+                await stream.aclose()
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    listener.accept()[0].close()
+        await asyncio.sleep(0.05)
+    finally:
+        socket.socket = real_socket  # type: ignore[misc]
+        listener.close()
+    assert len(opened) > 50
+    assert [s for s in opened if s.fileno() != -1] == []

@@ -15,6 +15,8 @@ body cannot fill memory while the probe reads only its first `max_body` bytes.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Iterable
 from typing import Any
@@ -173,6 +175,20 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
         return None
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, host: str, port: int) -> list[str]:
+    """The distinct addresses of a host name, in the resolver's order."""
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos)) or [host]
+
+
 class AsyncioBackend(httpcore.AsyncNetworkBackend):
     """Opens `AsyncioStream`s; stateless, so one instance serves every pool of every event loop."""
 
@@ -187,12 +203,16 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(timeout):
+                addresses = [host] if _is_ip(host) else await _resolve(loop, host, port)
+                # Happy eyeballs (as anyio does) only where a name has several addresses, so that one that hangs
+                # does not stall the others: Python 3.11's staggered race drops a socket it connected just as
+                # the check's deadline cancels it, leaving the descriptor to the garbage collector.
                 transport, protocol = await loop.create_connection(
                     _Protocol,
-                    host,
+                    addresses[0] if len(addresses) == 1 else host,
                     port,
                     local_addr=(local_address, 0) if local_address else None,
-                    happy_eyeballs_delay=0.25,  # as anyio does: an address that hangs does not stall the others
+                    happy_eyeballs_delay=None if len(addresses) == 1 else 0.25,
                 )
         except TimeoutError:
             raise httpcore.ConnectTimeout(f"connect timed out after {timeout} s") from None
