@@ -15,7 +15,7 @@ from _snmpd import PRINTER_MIB, TEST_ENTERPRISE, SnmpAgent, free_udp_port, run_s
 
 from bibnet_ops.model import CheckSpec, CheckStatus, SecretRef, Thresholds
 from bibnet_ops.probes import _snmp_session, _snmp_table, run_probe, snmp
-from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, RESET, CounterReading, step
+from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, RESET, UPTIME_WRAP, CounterReading, step, uptime_span
 
 COMMUNITY = "bib-ro-7f3a"
 AUTH_KEY = "auth-Oran-2026"
@@ -416,6 +416,21 @@ def test_rate_step_rules() -> None:
     no_uptime = CounterReading(100, None, 0.0)
     assert step(no_uptime, CounterReading(50, None, 1.0), 32).note == RESET
     assert step(no_uptime, CounterReading(300, None, 2.0), 32).rate == pytest.approx(100.0)
+
+
+def test_sysuptime_wrapping_after_497_days_is_no_reboot() -> None:
+    # TimeTicks 4294967295 is 497 days 2 h 27 min 52.95 s; 60 s after 42,949,650 s the agent says 37.04 s
+    assert UPTIME_WRAP == 2**32 / 100
+    before = CounterReading(1_000, 42_949_650.0, 500.0)
+    after = CounterReading(1_600, 37.04, 560.0)
+    wrapped = step(before, after, 32)
+    assert (wrapped.note, wrapped.increase) == ("", 600)
+    assert wrapped.rate == pytest.approx(600 / 60.0, rel=1e-3)  # timed by the device's own clock across the wrap
+    # a device that really rebooted comes back with an uptime that does not add up to our clock
+    assert step(before, CounterReading(5, 20.0, 560.0), 32).note == REBOOTED
+    assert step(CounterReading(1_000, 3_600.0, 0.0), CounterReading(1_100, 30.0, 60.0), 32).note == REBOOTED
+    assert uptime_span(42_949_600.0, 100.0, 173.0) == pytest.approx(172.96)
+    assert uptime_span(42_949_600.0, 100.0, 600.0) is None  # 173 s of device time in 600 s: it rebooted
 
 
 # --- walks by cached interface index -------------------------------------------------------------

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIRST_READING", "REBOOTED", "RESET", "CounterReading", "RateStep", "implausible", "step"]
+__all__ = [
+    "FIRST_READING",
+    "REBOOTED",
+    "RESET",
+    "UPTIME_WRAP",
+    "CounterReading",
+    "RateStep",
+    "implausible",
+    "step",
+    "uptime_span",
+]
 
 FIRST_READING = "first reading of the counter; rate from the next poll"
 REBOOTED = "device rebooted (uptime went back), rate restarts"
@@ -17,6 +27,20 @@ RESET = "counter went back without a reboot (reset?), rate restarts"
 
 # below this many seconds of device uptime the centisecond ticks are too coarse to time a rate
 _MIN_UPTIME_SPAN = 10.0
+# sysUpTime is TimeTicks, 32 bits of centiseconds: it wraps to 0 after ~497 days without a reboot
+UPTIME_WRAP = 2**32 / 100
+
+
+def uptime_span(previous: float, current: float, elapsed: float) -> float | None:
+    """Device seconds between two sysUpTime readings `elapsed` collector seconds apart; None after a reboot.
+
+    A lower reading is a wrap, not a reboot, when adding the wrap makes the device's span agree with ours
+    (within 10 %, at least 5 s): a router up for 497 days keeps its rates and caches.
+    """
+    if current >= previous:
+        return current - previous
+    span = current + UPTIME_WRAP - previous
+    return span if abs(span - elapsed) <= max(5.0, 0.1 * elapsed) else None
 
 
 def implausible(increase: int, seconds: float) -> str:
@@ -65,9 +89,11 @@ def step(
     """
     if previous is None:
         return RateStep(None, FIRST_READING)
-    rebooted = previous.uptime is not None and current.uptime is not None and current.uptime < previous.uptime
-    if rebooted:
-        return RateStep(None, REBOOTED)
+    device_span: float | None = None
+    if previous.uptime is not None and current.uptime is not None:
+        device_span = uptime_span(previous.uptime, current.uptime, current.clock - previous.clock)
+        if device_span is None:
+            return RateStep(None, REBOOTED)
     wrapped = False
     increase = current.counter - previous.counter
     if increase < 0:
@@ -81,11 +107,9 @@ def step(
         increase += modulus
         wrapped = True
     seconds = current.clock - previous.clock
-    if previous.uptime is not None and current.uptime is not None:
-        device_span = current.uptime - previous.uptime
-        if device_span >= _MIN_UPTIME_SPAN:
-            # the device's own clock ignores how long our requests waited in queues
-            seconds = device_span
+    if device_span is not None and device_span >= _MIN_UPTIME_SPAN:
+        # the device's own clock ignores how long our requests waited in queues
+        seconds = device_span
     if seconds <= 0:
         return RateStep(None, "polled twice at the same instant; rate from the next poll")
     if max_rate is not None and increase / seconds > max_rate:

@@ -22,7 +22,9 @@ named rows (`interfaces` set) walk the table once, then GET just those rows by t
 (see `_snmp_table`; `INDEX_MAX_AGE`, `forget_index_cache()`).
 
 Rates keep their baseline (counter, device uptime, collector clock) per check id in module state;
-`forget_baselines()` clears it and `close()` releases the SNMP engine.
+`forget_baselines()` clears it and `close()` releases the SNMP engine. A sysUpTime lower than the last one
+means a reboot (the rate restarts), unless it is the 32-bit TimeTicks wrap after ~497 days of uptime, told
+apart by the collector's own clock (`_snmp_rate.uptime_span`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from bibnet_ops.probes._snmp_format import (
     _show,
     format_uptime,
 )
-from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, CounterReading, RateStep, step
+from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, CounterReading, RateStep, step, uptime_span
 from bibnet_ops.probes._snmp_session import (
     AUTH_PROTOCOLS,
     PRIV_PROTOCOLS,
@@ -388,7 +390,7 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials, 
     if previous is None:
         return _sample(check, CheckStatus.OK, FIRST_READING, None, values, elapsed)
     prev_uptime, prev_clock, prev_counters = previous
-    if uptime is not None and prev_uptime is not None and uptime < prev_uptime:
+    if uptime is not None and prev_uptime is not None and uptime_span(prev_uptime, uptime, clock - prev_clock) is None:
         return _sample(check, CheckStatus.OK, REBOOTED, None, values, elapsed)
     rate_sum, notes, rated = 0.0, [], 0
     for name, value in counters.items():
