@@ -83,6 +83,12 @@ def test_uptime_line_shows_unknown_share_in_both_languages() -> None:
     assert uptime_line(day, month) == "24 h : 99,2 %  30 j : 98,7 % (inconnu 93 %)"
     use_language("en")
     assert uptime_line(SiteUptime("s", 24.0, None, 0, 1440, 0, 0), None) == "24 h: no data yet (unknown 100 %)"
+    # a collector started a minute ago saw 0.07 % of the day: the rest is unknown, but not all of it
+    just_started = SiteUptime("s", 24.0, 75.8, 0.25, 1439, 0.0, 1)
+    assert uptime_line(just_started, None) == "24 h: 75.8 % (unknown 99.9 %)"
+    use_language("fr")
+    assert uptime_line(just_started, None) == "24 h : 75,8 % (inconnu 99,9 %)"
+    use_language("en")
 
 
 def test_stored_events_merge_with_live_ones_once() -> None:

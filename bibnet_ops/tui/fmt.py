@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bibnet_ops.tui.i18n import current_language, tr
 
-__all__ = ["age", "clock_time", "number", "short_site_name", "value_with_unit"]
+__all__ = ["age", "clock_time", "number", "share", "short_site_name", "value_with_unit"]
 
 
 def age(seconds: float | None) -> str:
@@ -36,6 +37,13 @@ def number(value: float, decimals: int = 0) -> str:
     if current_language() == "fr":
         text = text.replace(",", "\u202f").replace(".", ",")
     return text
+
+
+def share(percent: float) -> str:
+    """A part of a whole in percent, never rounded up to a whole it is not: 99.96 -> `99.9 %`, not `100 %`."""
+    if round(percent) >= 100 > percent:
+        return f"{number(math.floor(percent * 10) / 10, 1)} %"
+    return f"{number(percent)} %"
 
 
 def value_with_unit(value: float | None, unit: str) -> str:

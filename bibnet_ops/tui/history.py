@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from bibnet_ops.model import CheckStatus, SiteStatus
 from bibnet_ops.store import HistoryEvent, HistoryReader, SiteUptime, SqliteStore, StoreError
-from bibnet_ops.tui.fmt import age, number
+from bibnet_ops.tui.fmt import age, number, share
 from bibnet_ops.tui.i18n import tr
 from bibnet_ops.tui.netstate import PAGES_METRIC, CheckView, FeedEntry
 
@@ -218,7 +218,7 @@ def uptime_line(day: SiteUptime | None, month: SiteUptime | None) -> str:
         text = tr(key, pct=pct)
         unknown = 100.0 * uptime.unknown_min / (uptime.hours * 60) if uptime.hours else 0.0
         if round(unknown) >= 1:
-            text += " " + tr("detail.uptime_unknown", pct=f"{number(unknown)} %")
+            text += " " + tr("detail.uptime_unknown", pct=share(unknown))
         parts.append(text)
     return "  ".join(parts)
 

@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Label, Select, Static
 
 from bibnet_ops.tui.arabic import display_text
-from bibnet_ops.tui.fmt import number, short_site_name
+from bibnet_ops.tui.fmt import number, share, short_site_name
 from bibnet_ops.tui.history import (
     PERIODS,
     REPORT_GROUPINGS,
@@ -281,7 +281,7 @@ class ReportScreen(LiveScreen):
         if total is not None and total.service_min:
             unknown = 100.0 * total.unknown_min / total.service_min
             if round(unknown) >= 1:
-                text += " " + tr("report.unknown", pct=f"{number(unknown)} %")
+                text += " " + tr("report.unknown", pct=share(unknown))
         return Text(text)
 
     @staticmethod
