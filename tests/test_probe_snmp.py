@@ -29,7 +29,11 @@ IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
 
 @pytest.fixture(scope="module")
 def agent() -> Iterator[SnmpAgent]:
-    users = {USER: ("SHA", AUTH_KEY, "AES", PRIV_KEY)}
+    users = {
+        USER: ("SHA", AUTH_KEY, "AES", PRIV_KEY),
+        "bibnet-256": ("SHA-256", AUTH_KEY, "AES-256", PRIV_KEY),
+        "bibnet-512": ("SHA-512", AUTH_KEY, "AES-192", PRIV_KEY),
+    }
     with run_snmpd(community=COMMUNITY, users=users) as running:
         yield running
 
@@ -184,6 +188,18 @@ async def test_v3_authpriv_sha_aes_get(agent: SnmpAgent) -> None:
     )
     sample = await snmp.probe(check)
     assert (sample.status, sample.reason) == (CheckStatus.OK, "Oran test bench")
+
+
+@pytest.mark.parametrize(
+    ("user", "auth", "priv"), [("bibnet-256", "SHA256", "AES256"), ("bibnet-512", "SHA512", "AES192")]
+)
+async def test_v3_authpriv_with_the_stronger_protocols(agent: SnmpAgent, user: str, auth: str, priv: str) -> None:
+    check = spec(agent.address, version="3", user=user, auth_protocol=auth, priv_protocol=priv, oid="1.3.6.1.2.1.1.6.0")
+    sample = await snmp.probe(check)
+    assert (sample.status, sample.reason) == (CheckStatus.OK, "Oran test bench")
+    # the same user with the protocols it was not created with is refused, not answered
+    wrong = spec(agent.address, version="3", user=user, auth_protocol="SHA", priv_protocol="AES", oid=snmp.SYS_UPTIME)
+    assert (await snmp.probe(wrong)).status is not CheckStatus.OK
 
 
 async def test_v3_wrong_auth_key_reports_usm_error(agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
