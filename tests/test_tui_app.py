@@ -142,6 +142,25 @@ async def test_problems_view_folds_unreachable() -> None:
         assert isinstance(app.screen, OverviewScreen)
 
 
+async def test_problems_detail_line_gives_the_whole_reason_of_the_cursor_row() -> None:
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("exclamation_mark")
+        await pilot.pause()
+        detail = app.screen.query_one("#problem-detail")
+        # at 80 columns the table has no room for the reason column: the line under it says it
+        assert str(detail.render()) == "▼ CRITICAL  bplp-25/catalogue/opac · 12m (10:18:00)\nconnection refused"
+        await pilot.press("j")
+        await pilot.pause()
+        assert str(detail.render()).splitlines()[1] == "bm-25-01, bplp-23"
+        await pilot.press("j", "j", "j")
+        await pilot.pause()
+        assert str(detail.render()).splitlines() == [
+            "▲ WARNING (SOFT)  bplp-31/scanner-1/pages · 3m (10:27:00)", "3 pages/h (warning below 5)"
+        ]
+
+
 async def test_help_is_generated_from_bindings_in_french() -> None:
     app = _app(lang="fr")
     async with app.run_test(size=(80, 24)) as pilot:

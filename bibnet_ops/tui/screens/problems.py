@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.widgets import Footer, Static
 
 from bibnet_ops.model import SiteStatus
-from bibnet_ops.tui.fmt import age
+from bibnet_ops.tui.fmt import age, clock_time
 from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
 from bibnet_ops.tui.problems import ProblemRow, problem_rows
 from bibnet_ops.tui.screens.base import LiveScreen
@@ -41,6 +41,8 @@ class ProblemsScreen(LiveScreen):
         yield StatusHeader(id="header")
         yield Static(id="problems-title")
         yield NavTable(id="problems", cursor_type="row")
+        # the whole reason of the row under the cursor: at 80 columns the table shows its first words only
+        yield Static(id="problem-detail")
         yield Footer(show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -70,6 +72,7 @@ class ProblemsScreen(LiveScreen):
                 if old != new or self._ack_text(new) != self._shown_acks.get(new.key, ""):
                     self._update_row(table, new)
             self._rows = rows
+            self._show_detail()
             return
         current = self._rows[table.cursor_row].key if 0 <= table.cursor_row < len(self._rows) else None
         self._rows = rows
@@ -80,6 +83,7 @@ class ProblemsScreen(LiveScreen):
         keys = [r.key for r in rows]
         if current in keys:
             table.move_cursor(row=keys.index(current))
+        self._show_detail()
 
     def _update_row(self, table: NavTable, row: ProblemRow) -> None:
         for col, value in zip(_COLUMNS, self._cells(row), strict=True):
@@ -90,6 +94,7 @@ class ProblemsScreen(LiveScreen):
         for row in self._rows:
             if keys & {*self._targets(row), f"site:{row.site_id}"}:
                 self._update_row(table, row)
+        self._show_detail()
 
     def _targets(self, row: ProblemRow) -> list[str]:
         """The problem keys a row acknowledges: its check (and its site when DOWN, whose alert covers it)."""
@@ -148,6 +153,27 @@ class ProblemsScreen(LiveScreen):
     @staticmethod
     def _keys(rows: list[ProblemRow], targets: dict[str, list[str]]) -> list[str]:
         return list(dict.fromkeys(k for r in rows for k in targets[r.key]))
+
+    def _show_detail(self) -> None:
+        row = self._cursor_row()
+        detail = self.query_one("#problem-detail", Static)
+        if row is None:
+            detail.update("")
+            return
+        state, _site, check, since, _reason = self._problem_cells(row)
+        since_at = f"{since} ({clock_time(row.since, self.dash.tz)})" if row.since is not None else since
+        if row.folded:
+            text = Text.assemble(state, f"  {row.site_id} · {since_at}\n", ", ".join(row.folded))
+        else:
+            text = Text.assemble(state, f"  {row.site_id}/{check} · {since_at}\n", row.reason or "—")
+        ack = self._ack_text(row)
+        if ack:
+            text.append(f"  {ack}", self._styles("up"))
+        detail.update(text)
+
+    def on_data_table_row_highlighted(self, event: NavTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_detail()
 
     def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
         event.stop()
