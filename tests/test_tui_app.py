@@ -153,7 +153,7 @@ async def test_problems_detail_line_gives_the_whole_reason_of_the_cursor_row() -
         assert str(detail.render()) == "▼ CRITICAL  bplp-25/catalogue/opac · 12m (10:18:00)\nconnection refused"
         await pilot.press("j")
         await pilot.pause()
-        assert str(detail.render()).splitlines()[1] == "bm-25-01, bplp-23"
+        assert str(detail.render()).splitlines()[1] == "behind bplp-25: bm-25-01, bplp-23"
         await pilot.press("j", "j", "j")
         await pilot.pause()
         assert str(detail.render()).splitlines() == [

@@ -126,7 +126,8 @@ EN: dict[str, str] = {
     "problems.col.age": "for",
     "problems.col.reason": "reason",
     "problems.none": "No problem: every check is OK",
-    "problems.folded": "↳ {n} site(s) UNREACHABLE behind {site}: {sites}",
+    "problems.folded_count": "↳ {n} site(s)",
+    "problems.folded": "behind {site}: {sites}",
     "problems.count": "{n} problem(s)",
     # Help.
     "help.title": "Keys",

@@ -125,9 +125,10 @@ class ProblemsScreen(LiveScreen):
             state = Text(
                 f"{SITE_GLYPH[unreachable]} {site_state_name(unreachable)}", self._styles(SITE_STYLE[unreachable])
             )
+            # a short check cell, so that the age and reason columns still fit beside it at 80 columns
             shown = ", ".join(row.folded[:6]) + ("…" if len(row.folded) > 6 else "")
-            text = tr("problems.folded", n=len(row.folded), site=row.site_id, sites=shown)
-            return (state, "", text, since, "")
+            count = tr("problems.folded_count", n=len(row.folded))
+            return (state, "", count, since, tr("problems.folded", site=row.site_id, sites=shown))
         state = Text(f"{CHECK_GLYPH[row.status]} {check_state_name(row.status)}", self._styles(CHECK_STYLE[row.status]))
         if not row.hard:
             state.append(f" ({tr('state.soft')})", self._styles("dim"))
@@ -163,7 +164,8 @@ class ProblemsScreen(LiveScreen):
         state, _site, check, since, _reason = self._problem_cells(row)
         since_at = f"{since} ({clock_time(row.since, self.dash.tz)})" if row.since is not None else since
         if row.folded:
-            text = Text.assemble(state, f"  {row.site_id} · {since_at}\n", ", ".join(row.folded))
+            everyone = tr("problems.folded", site=row.site_id, sites=", ".join(row.folded))
+            text = Text.assemble(state, f"  {check} · {since_at}\n", everyone)
         else:
             text = Text.assemble(state, f"  {row.site_id}/{check} · {since_at}\n", row.reason or "—")
         ack = self._ack_text(row)
