@@ -15,7 +15,7 @@ from test_engine_support import Recorder, network
 
 from bibnet_ops import probes
 from bibnet_ops.engine import Engine, guarded_probe, poll_once
-from bibnet_ops.engine._scheduler import Scheduler
+from bibnet_ops.engine._scheduler import _PHASE_RANGE, Scheduler
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 
 SIX_SITES = {f"lib-{i}": (None, ["web"]) for i in range(6)}
@@ -239,14 +239,33 @@ async def test_a_retried_check_returns_to_its_device_phase(monkeypatch: pytest.M
 
 async def test_poll_now_then_back_on_the_device_grid(monkeypatch: pytest.MonkeyPatch) -> None:
     uptime, pages = _timed("lib", "scanner", "uptime", 0.5), _timed("lib", "scanner", "pages", 0.5)
-    # first polls within 0.05 s, so the grid is ~0.0x, 0.5x, 1.0x, 1.5x s and 0.3 s falls between two points
-    starts = await _poll_times([uptime, pages], 1.8, monkeypatch, first_spread=0.05, poll_now_at=(0.3, [pages.id]))
+    # the device's grid: its phase (the first draw of the seeded generator) modulo the interval
+    grid = random.Random(5).uniform(0.0, _PHASE_RANGE) % 0.5
+    ask = grid + 0.3  # past halfway between two points of the grid, after the first poll (< 0.05 s)
+    starts = await _poll_times([uptime, pages], ask + 1.5, monkeypatch, first_spread=0.05,
+                               poll_now_at=(ask, [pages.id]))
     up, pg = starts[uptime.id], starts[pages.id]
-    assert any(0.29 < t < 0.35 for t in pg), pg  # polled at once when asked
-    # that poll stands for the one due at ~0.5 s (no second poll within half an interval), then the
+    assert pg[0] < 0.06 and up[0] < 0.06, (up, pg)  # first polls within the first spread
+    assert any(ask - 0.01 < t < ask + 0.05 for t in pg), (ask, pg)  # polled at once when asked
+    # that poll stands for the one due at grid + 0.5 (no second poll within half an interval), then the
     # check is back on its device's grid
-    assert not [t for t in pg if 0.35 < t < 0.8], pg
-    assert _together([t for t in up if t > 0.8], [t for t in pg if t > 0.8]), (up, pg)
+    assert not [t for t in pg if ask + 0.05 < t < grid + 0.95], (grid, pg)
+    late_up, late_pg = [t for t in up if t > grid + 0.95], [t for t in pg if t > grid + 0.95]
+    assert late_pg and _together(late_up, late_pg), (up, pg)
+    assert all(abs((t - grid) / 0.5 - round((t - grid) / 0.5)) < 0.05 for t in late_pg), (grid, late_pg)
+
+
+async def test_polls_after_the_first_spread_over_the_whole_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A collector starting shows everything within its first spread, then polls spread over each interval."""
+    checks = [_timed(f"lib-{i}", "scanner", "uptime", 0.8) for i in range(40)]
+    starts = await _poll_times(checks, 2.7, monkeypatch, first_spread=0.1)
+    firsts = [times[0] for times in starts.values()]
+    assert len(firsts) == 40 and max(firsts) < 0.15, sorted(firsts)
+    # from the third poll on every device is on its grid: a poll every 0.8 s at its own phase
+    later = [times[2] % 0.8 for times in starts.values() if len(times) >= 3]
+    assert len(later) == 40, starts
+    buckets = Counter(int(t / 0.2) for t in later)  # four quarters of the interval
+    assert len(buckets) == 4 and max(buckets.values()) <= 20, sorted(later)
 
 
 async def test_a_devices_checks_start_together_even_when_slots_are_scarce(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -117,7 +117,8 @@ class Scheduler:
         concurrency: devices being polled at once network-wide (a device's due checks poll together).
         per_site_concurrency: devices being polled at once per site.
         timeout_margin: seconds beyond `check.timeout` before a probe is cut off.
-        first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
+        first_spread: the first polls are spread over `min(interval, first_spread)` seconds; later ones over
+            each check's whole interval.
         rng: the random source for jitter (seed it for reproducible tests).
     """
 
@@ -216,10 +217,13 @@ class Scheduler:
             phase = phases.get(spec.device_key)
             if phase is None:
                 phase = phases[spec.device_key] = self._rng.uniform(0.0, _PHASE_RANGE)
+            # one phase modulo nested intervals (30 s, 60 s, 300 s...) puts the device's polls on one grid, spread
+            # over the whole interval; only the first poll comes sooner, within the first spread, so a collector
+            # that just started shows every check soon without polling them all in that window ever after
+            entry.anchor = now + (phase % spec.interval if spec.interval > 0 else 0.0)
             spread = min(spec.interval, self._first_spread)
-            # one phase modulo nested spreads (30 s, 60 s, 300 s...) puts the device's polls on one grid
-            entry.anchor = now + (phase % spread if spread > 0 else 0.0)
-            self._push(entry, now if spec.id in self._early else entry.anchor)
+            first = now + (phase % spread if spread > 0 else 0.0)
+            self._push(entry, now if spec.id in self._early else first)
         self._early.clear()
         heap = self._heap
         try:
