@@ -49,21 +49,16 @@ def keymap_or_exit(args: argparse.Namespace) -> dict[str, str]:
     from bibnet_ops.inventory import ConfigError
     from bibnet_ops.tui.keymap import default_keymap_path, load_keymap
 
-    loaded = getattr(args, "keymap_loaded", None)
-    if loaded is not None:
-        return dict(loaded)
     path = Path(args.keymap) if getattr(args, "keymap", None) else default_keymap_path()
-    keymap: dict[str, str] = {}
-    if path is not None:
-        try:
-            keymap = load_keymap(path)
-        except ConfigError as err:
-            for issue in err.issues:
-                print(issue, file=sys.stderr)
-            print(f"bibnet-ops: {len(err.issues)} error(s) in the keymap", file=sys.stderr)
-            raise SystemExit(2) from None
-    args.keymap_loaded = keymap
-    return keymap
+    if path is None:
+        return {}
+    try:
+        return load_keymap(path)
+    except ConfigError as err:
+        for issue in err.issues:
+            print(issue, file=sys.stderr)
+        print(f"bibnet-ops: {len(err.issues)} error(s) in the keymap", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def register(subparsers: Any) -> None:
@@ -84,7 +79,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def run_dashboard(
-    inventory: Inventory, args: argparse.Namespace, first_spread: float = 60.0, store: Path | None = None
+    inventory: Inventory,
+    args: argparse.Namespace,
+    first_spread: float = 60.0,
+    store: Path | None = None,
+    keymap: dict[str, str] | None = None,
 ) -> int:
     """Start the collector (engine, history, alerting) in a child process, run the dashboard, stop both.
 
@@ -93,13 +92,15 @@ def run_dashboard(
         args: the display options (see `add_display_options`).
         first_spread: seconds over which the engine spreads its first polls.
         store: history database; default `--store`, else the configured one.
+        keymap: the checked keymap (default: read now with `keymap_or_exit`).
     """
     from bibnet_ops.alerts import access_policy
     from bibnet_ops.remote import CollectorProcess
     from bibnet_ops.tui.app import DashboardApp
     from bibnet_ops.tui.changes import ConsoleChanges
 
-    keymap = keymap_or_exit(args)
+    if keymap is None:
+        keymap = keymap_or_exit(args)
     collector = CollectorProcess(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
     # Acks go to the child's AlertManager over its socket; windows through the store, which the child follows.
     changes = ConsoleChanges(

@@ -110,7 +110,7 @@ class SimProcess:
 def _run(args: argparse.Namespace) -> int:
     from bibnet_ops.inventory import ConfigError, load_inventory
 
-    keymap_or_exit(args)  # a broken keymap is said before the simulator starts
+    keymap = keymap_or_exit(args)  # a broken keymap is said before the simulator starts
     scenario = args.scenario or default_scenario(args.config)
     argv = ["sim", "--always-open", "--seed", str(args.seed)]
     if args.config:
@@ -137,6 +137,6 @@ def _run(args: argparse.Namespace) -> int:
                 print(f"bibnet-ops demo: the simulator wrote an invalid inventory: {err}", file=sys.stderr)
                 return 1
             # A demo should come alive within seconds, not after a full polling interval.
-            return run_dashboard(inventory, args, first_spread=10.0, store=Path(tmp) / "history.db")
+            return run_dashboard(inventory, args, first_spread=10.0, store=Path(tmp) / "history.db", keymap=keymap)
         finally:
             sim.stop()

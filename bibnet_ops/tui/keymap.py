@@ -3,7 +3,7 @@
 ```toml
 [keys]
 filter = "s,slash"      # the first key is the one the footer shows
-quit = "ctrl+q"
+quit = "Q"              # q no longer quits (ctrl+c and ctrl+q always do)
 ```
 
 Every problem is reported with file, line and key (unknown ids with a "did you mean"), and a key bound
@@ -21,15 +21,12 @@ from pathlib import Path
 
 from bibnet_ops.inventory import ConfigError, ConfigIssue
 from bibnet_ops.inventory._parse import read_toml
-from bibnet_ops.tui.keys import REGISTRY, KeySpec
+from bibnet_ops.tui.keys import REGISTRY, registry
 
 __all__ = ["default_keymap_path", "load_keymap"]
 
 # A key as Textual names it: one printable character, or lower-case words joined by `_` and modifiers by `+`.
 _KEY = re.compile(r"^(?:(?:ctrl|shift|alt|meta|super|hyper)\+)*(?:[a-z][a-z0-9_]*|[^\s,+])$")
-
-# Scopes whose bindings are active on top of every other scope's.
-_EVERYWHERE = ("app",)
 
 
 def default_keymap_path() -> Path | None:
@@ -87,7 +84,7 @@ def load_keymap(path: Path) -> dict[str, str]:
 
 def _clashes(keymap: Mapping[str, str]) -> list[tuple[str, str]]:
     """Keys the keymap makes do two things at once: (rebound id, message)."""
-    specs = [KeySpec(s.id, keymap.get(s.id, s.keys), s.action, s.label, s.scope) for s in REGISTRY]
+    specs = registry(keymap)
     out: list[tuple[str, str]] = []
     for spec in specs:
         if spec.id not in keymap:
@@ -95,7 +92,8 @@ def _clashes(keymap: Mapping[str, str]) -> list[tuple[str, str]]:
         for other in specs:
             if other.id == spec.id or (other.action == spec.action and other.scope == spec.scope):
                 continue
-            live_together = spec.scope == other.scope or _EVERYWHERE[0] in (spec.scope, other.scope)
+            # the app's keys are live on every screen, on top of the screen's own
+            live_together = spec.scope == other.scope or "app" in (spec.scope, other.scope)
             shared = set(spec.keys.split(",")) & set(other.keys.split(","))
             if live_together and shared:
                 out.append((spec.id, f"key {', '.join(sorted(shared))} is also bound to '{other.id}' "

@@ -9,6 +9,7 @@ policy action (`change`); a read-only console hides them from the footer and the
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.binding import Binding, BindingsMap
@@ -114,9 +115,10 @@ def use_keymap(keymap: dict[str, str]) -> None:
     _keymap.update(keymap)
 
 
-def registry() -> list[KeySpec]:
-    """The registry with the user's keymap applied: what the footer, help and palette show."""
-    return [dataclasses.replace(spec, keys=_keymap[spec.id]) if spec.id in _keymap else spec for spec in REGISTRY]
+def registry(keymap: Mapping[str, str] | None = None) -> list[KeySpec]:
+    """The registry with a keymap applied (default: the one in use): what the footer, help and palette show."""
+    keys = _keymap if keymap is None else keymap
+    return [dataclasses.replace(spec, keys=keys[spec.id]) if spec.id in keys else spec for spec in REGISTRY]
 
 
 def specs_for(scope: str) -> list[KeySpec]:
