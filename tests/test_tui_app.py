@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from test_tui_actions import _problems
 from test_tui_support import fixed_inventory, fixed_source, frozen_clock, frozen_host
 
 from bibnet_ops.events import SiteStatusChange
 from bibnet_ops.model import SiteStatus
 from bibnet_ops.tui.app import DashboardApp
-from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, ProblemsScreen, SiteDetailScreen
+from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, SiteDetailScreen
 from bibnet_ops.tui.source import StaticSource
 from bibnet_ops.tui.widgets import EventFeed, NetworkMap, SiteTree, StatusHeader, TileGrid
 
@@ -127,11 +128,7 @@ async def test_refresh_rate_keys() -> None:
 async def test_problems_view_folds_unreachable() -> None:
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await pilot.press("exclamation_mark")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, ProblemsScreen)
+        screen = await _problems(pilot, app)
         rows = screen.rows
         assert rows[0].site_id == "bplp-25" and rows[1].folded == ("bm-25-01", "bplp-23")
         await pilot.press("enter")
@@ -145,10 +142,7 @@ async def test_problems_view_folds_unreachable() -> None:
 async def test_problems_detail_line_gives_the_whole_reason_of_the_cursor_row() -> None:
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await pilot.press("exclamation_mark")
-        await pilot.pause()
-        detail = app.screen.query_one("#problem-detail")
+        detail = (await _problems(pilot, app)).query_one("#problem-detail")
         # at 80 columns the table has no room for the reason column: the line under it says it
         assert str(detail.render()) == "▼ CRITICAL  bplp-25/catalogue/opac · 12m (10:18:00)\nconnection refused"
         await pilot.press("j")
