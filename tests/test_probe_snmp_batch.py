@@ -166,8 +166,8 @@ async def test_a_timeout_reaches_every_check_each_with_its_own_reason() -> None:
     transport, _ = await loop.create_datagram_endpoint(lambda: silent, local_addr=("127.0.0.1", 0))
     address = f"127.0.0.1:{transport.get_extra_info('sockname')[1]}"
     try:
-        # open this loop's SNMP engine and both checks' targets first: a target still being created (address
-        # lookup in a thread) could let one GET leave in a later loop turn on a busy machine
+        # open this loop's SNMP engine and the agent's target first, and prime both checks: a target still being
+        # created (address lookup in a thread) could let one GET leave in a later loop turn on a busy machine
         await snmp.probe(spec(address, "warm", timeout=0.1, oid=SYS_UPTIME))
         await snmp.probe(uptime_check(address, timeout=0.3))
         await snmp.probe(pages_check(address, timeout=0.6))
