@@ -174,6 +174,13 @@ def test_unknown_template(inv_dir: Path) -> None:
     assert "unknown template 'book-scaner' (did you mean 'book-scanner'?)" in issue.message
 
 
+def test_a_missing_templates_directory_is_one_error_not_one_per_device(inv_dir: Path) -> None:
+    shutil.rmtree(inv_dir / "checks")
+    (issue,) = errors(inv_dir)
+    assert (issue.key, issue.message) == ("network.templates", "check templates directory not found")
+    assert issue.file.endswith("checks")
+
+
 def test_unknown_and_cyclic_parent(inv_dir: Path) -> None:
     leaf = inv_dir / "sites" / "leaf.toml"
     edit(leaf, 'parent = "hub"', 'parent = "hubb"')

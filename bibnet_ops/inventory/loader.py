@@ -163,7 +163,8 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     else:
         issues.append(ConfigIssue(display_name(net_path), None, "", "network.toml not found"))
     inv.settings = settings
-    inv.templates = _load_templates(resolve_templates_dir(root, settings.get("templates")), issues)
+    templates_dir = resolve_templates_dir(root, settings.get("templates"))
+    inv.templates = _load_templates(templates_dir, issues)
 
     hours = hours or OpeningHours()
     contexts: dict[str, FileContext] = {}
@@ -190,8 +191,10 @@ def load_inventory(config_dir: Path | str) -> Inventory:
         for i, device in enumerate(site.devices):
             tmpl = inv.templates.get(device.template)
             if tmpl is None:
-                ctx.error(("devices", i, "template"),
-                          f"unknown template '{device.template}'{_suggest(device.template, tnames)}")
+                # without a templates directory every device would say so: its one error stands for them all
+                if templates_dir.is_dir():
+                    ctx.error(("devices", i, "template"),
+                              f"unknown template '{device.template}'{_suggest(device.template, tnames)}")
                 continue
             check_names = [c.name for c in tmpl.checks]
             for name in device.overrides:
