@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit system-deps install bench clean
+.PHONY: demo test lint typecheck unit system-deps bench-deps install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,31 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Net-SNMP's snmpd is the SNMP agent "we did not write" that the tests poll.
-system-deps:
-	@if [ ! -x /usr/sbin/snmpd ]; then \
-		echo "installing Debian package snmpd (needed by the SNMP tests)"; \
+# Debian packages the tests talk to for real: Net-SNMP's snmpd (the SNMP agent we did not write), PostgreSQL
+# (the central store), Prometheus (scrapes /metrics), nginx (a catalogue server we did not write) and
+# Chromium with its driver (the dashboard in a browser). Each is installed only when its binary is missing.
+SYSTEM_DEPS := /usr/sbin/snmpd:snmpd /usr/lib/postgresql:postgresql /usr/bin/prometheus:prometheus \
+	/usr/sbin/nginx:nginx-light /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver
+# The exporters a Prometheus shop would pick instead, measured side by side in benchmarks/exporters.py.
+BENCH_DEPS := /usr/bin/prometheus-blackbox-exporter:prometheus-blackbox-exporter \
+	/usr/bin/prometheus-snmp-exporter:prometheus-snmp-exporter
+
+define apt_install_missing
+	@missing=""; for pair in $(1); do path=$${pair%%:*}; pkg=$${pair##*:}; \
+		[ -e "$$path" ] || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends snmpd >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+			--no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install_missing,$(SYSTEM_DEPS))
+
+bench-deps:
+	$(call apt_install_missing,$(BENCH_DEPS))
 
 demo: $(STAMP)
 	$(BIN)/bibnet-ops demo
@@ -38,7 +56,7 @@ unit: $(STAMP) system-deps
 
 test: lint typecheck unit
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps bench-deps
 	$(BIN)/python benchmarks/poll.py
 
 clean:

@@ -183,6 +183,9 @@ class Sample:
     values: dict[str, float] = field(default_factory=dict)
     latency: float | None = None
     time: float = 0.0
+    # The raw reply the status was judged on (an HTTP status line, headers and body head; SNMP varbinds
+    # or error status; the OAI-PMH request and error code): bounded in size and with secrets redacted.
+    evidence: str = ""
 
 
 @dataclass(frozen=True)
