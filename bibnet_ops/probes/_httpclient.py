@@ -333,7 +333,7 @@ async def fetch(
     except FetchError:
         raise
     except Exception as exc:
-        raise describe(exc, request.url, budget, exchange.received) from None
+        raise describe(exc, request.url, budget, exchange.received, exchange.start) from None
     finally:
         EXCHANGE.reset(token)
         entry.in_flight -= 1

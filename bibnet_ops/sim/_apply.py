@@ -6,7 +6,8 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from bibnet_ops.sim._endpoints import Endpoint, HttpEndpoint, SnmpEndpoint
-from bibnet_ops.sim._faults import FaultKind
+from bibnet_ops.sim._faults import FAULT_PARAMS, FaultKind
+from bibnet_ops.sim._hostile import HTTP_BEHAVIOURS, SNMP_BEHAVIOURS
 
 if TYPE_CHECKING:
     from bibnet_ops.sim._simulator import ActiveFault, Simulator
@@ -78,6 +79,17 @@ def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> Non
                 ep.set_effect(token, ("down", "refuse"))
             af.handles.append(asyncio.get_running_loop().call_later(downtime, clear_effects))
             af.undo.append(clear_effects)
+    elif kind.value in HTTP_BEHAVIOURS or kind.value in SNMP_BEHAVIOURS:
+        http = kind.value in HTTP_BEHAVIOURS
+        chosen = [ep for ep in targets if isinstance(ep, HttpEndpoint)] if http else [
+            ep for ep in targets if isinstance(ep, SnmpEndpoint) and ep.version != "3"]
+        if not chosen:
+            served = "an HTTP endpoint" if http else "a v1/v2c SNMP agent"
+            sim.warnings.append(f"{fault.describe()}: the target has no {served}, skipped")
+        params = {name: fault.param(name) for name in FAULT_PARAMS[kind]}
+        for ep in chosen:
+            ep.set_effect(token, ("hostile", (kind.value, params)))
+        af.undo.append(clear_effects)
     elif kind is FaultKind.CERT_EXPIRY:
         tls = [ep for ep in targets if isinstance(ep, HttpEndpoint) and ep.tls]
         if not tls:
