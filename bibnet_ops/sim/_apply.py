@@ -84,7 +84,7 @@ def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> Non
         chosen = [ep for ep in targets if isinstance(ep, HttpEndpoint)] if http else [
             ep for ep in targets if isinstance(ep, SnmpEndpoint) and ep.version != "3"]
         if not chosen:
-            served = "an HTTP endpoint" if http else "a v1/v2c SNMP agent"
+            served = "HTTP endpoint" if http else "v1/v2c SNMP agent"
             sim.warnings.append(f"{fault.describe()}: the target has no {served}, skipped")
         params = {name: fault.param(name) for name in FAULT_PARAMS[kind]}
         for ep in chosen:

@@ -84,6 +84,7 @@ class HttpServer:
         self.ssl_context = ssl_context or (lambda: None)
         self.port = 0
         self.requests = 0
+        self.dropped = 0  # requests read on a kept-alive connection, then closed unanswered
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pending: asyncio.Task[None] | None = None
@@ -187,6 +188,7 @@ class HttpServer:
             except (asyncio.IncompleteReadError, TimeoutError):
                 return
             if served and keepalive is not None and time.monotonic() - idle_since >= keepalive[0]:
+                self.dropped += 1
                 return  # the request crossed the server's close on the wire: it is never answered
             if self.conditions.down:
                 if self.conditions.down != "blackhole":
