@@ -179,7 +179,7 @@ async def test_lag_follows_resumption_tokens_on_server_clock(provider: Fixture) 
     assert sample.value == 2.5 * 3600
     assert sample.status is CheckStatus.WARNING
     assert sample.reason.startswith("newest record changed 2 h 30 min ago (2024-05-10T09:30:00Z)")
-    assert "above warning 3600 s" in sample.reason
+    assert "lag 2 h 30 min (warning above 1 h)" in sample.reason
     assert handler.queries[1] == {"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "from": "2024-04-10T12:00:00Z"}
     assert handler.queries[2:] == [{"verb": "ListIdentifiers", "resumptionToken": "3"}]
     assert sample.values["pages"] == 2
