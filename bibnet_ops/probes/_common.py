@@ -32,6 +32,7 @@ def make_sample(
     value: float | None = None,
     values: dict[str, float] | None = None,
     latency: float | None = None,
+    evidence: str = "",
 ) -> Sample:
     """Build a Sample stamped with the current UTC epoch time, keeping the reason short."""
     return Sample(
@@ -42,6 +43,7 @@ def make_sample(
         values=values or {},
         latency=latency,
         time=time.time(),
+        evidence=evidence,
     )
 
 
