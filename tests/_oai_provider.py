@@ -90,10 +90,8 @@ class Repository:
         stamps = [newest - rng.uniform(0, recent_span) for _ in range(n_recent - 1)]
         stamps += [newest - recent_span - rng.uniform(0, span) for _ in range(count - n_recent)]
         stamps.append(newest)
-        if granularity == DAY_GRANULARITY:
-            stamps = [s - s % 86400 for s in stamps]
-        else:
-            stamps = [float(int(s)) for s in stamps]
+        unit = 86400 if granularity == DAY_GRANULARITY else 1
+        stamps = [float(s - s % unit) for s in stamps]
         return cls(array("d", sorted(stamps)), granularity=granularity)
 
     # -- pyoai IBatchingOAI ----------------------------------------------------------------------
@@ -112,10 +110,12 @@ class Repository:
             toolkit_description=False,
         )
 
-    def listMetadataFormats(self, identifier: str | None = None) -> list[tuple[str, str, str]]:  # noqa: N802
-        return [("oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc.xsd", "http://www.openarchives.org/OAI/2.0/oai_dc/")]
+    def listMetadataFormats(self, identifier: str | None = None) -> list[tuple[str, str, str]]:
+        return [
+            ("oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc.xsd", "http://www.openarchives.org/OAI/2.0/oai_dc/")
+        ]
 
-    def listSets(self, cursor: int = 0, batch_size: int = 10) -> list[Any]:  # noqa: N802
+    def listSets(self, cursor: int = 0, batch_size: int = 10) -> list[Any]:
         raise error.NoSetHierarchyError("this repository does not support sets")
 
     def _range(self, from_: dt.datetime | None, until: dt.datetime | None) -> tuple[int, int]:
@@ -130,10 +130,10 @@ class Repository:
         if prefix != "oai_dc":
             raise error.CannotDisseminateFormatError(f"metadataPrefix {prefix} is not supported")
 
-    def listIdentifiers(  # noqa: N802
+    def listIdentifiers(
         self,
-        metadataPrefix: str,  # noqa: N803
-        set: str | None = None,  # noqa: A002
+        metadataPrefix: str,
+        set: str | None = None,
         from_: dt.datetime | None = None,
         until: dt.datetime | None = None,
         cursor: int = 0,
@@ -146,10 +146,10 @@ class Repository:
         start = lo + cursor
         return [self._header(i) for i in range(start, min(hi, start + batch_size))]
 
-    def listRecords(  # noqa: N802
+    def listRecords(
         self,
-        metadataPrefix: str,  # noqa: N803
-        set: str | None = None,  # noqa: A002
+        metadataPrefix: str,
+        set: str | None = None,
         from_: dt.datetime | None = None,
         until: dt.datetime | None = None,
         cursor: int = 0,
@@ -158,7 +158,7 @@ class Repository:
         headers = self.listIdentifiers(metadataPrefix, set, from_, until, cursor, batch_size)
         return [(h, None if h.isDeleted() else self._metadata(h), None) for h in headers]
 
-    def getRecord(self, metadataPrefix: str, identifier: str) -> tuple[Any, ...]:  # noqa: N802, N803
+    def getRecord(self, metadataPrefix: str, identifier: str) -> tuple[Any, ...]:
         self._check_prefix(metadataPrefix)
         try:
             index = int(identifier.rsplit(":", 1)[1])
@@ -175,10 +175,10 @@ class _Handler(BaseHTTPRequestHandler):
     provider: OaiProvider  # set on the per-server subclass
     protocol_version = "HTTP/1.1"  # keep-alive, as Koha's Apache does
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output quiet."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         parts = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True))
         body, status = self.provider.answer(parts.path, query)
@@ -193,7 +193,12 @@ class OaiProvider:
     """pyoai's BatchingServer for a Repository, at `path` on a loopback HTTP server (see `serve`)."""
 
     def __init__(
-        self, repository: Repository, *, page_size: int = 50, path: str = "/cgi-bin/koha/oai.pl", strict_day: bool = False
+        self,
+        repository: Repository,
+        *,
+        page_size: int = 50,
+        path: str = "/cgi-bin/koha/oai.pl",
+        strict_day: bool = False,
     ) -> None:
         self.repository = repository
         self.path = path

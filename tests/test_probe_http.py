@@ -189,7 +189,7 @@ async def test_json_comparisons(server: LoopbackServer) -> None:
     assert (await probe(check(url, json_field="queue", json_equals="7"))).status is CheckStatus.CRITICAL
     metric = await probe(check(url, json_field="queue", json_metric=True, thresholds=Thresholds(warning=5)))
     assert (metric.status, metric.value) == (CheckStatus.WARNING, 7.0)
-    assert "queue 7 (warning above 5)" == metric.reason
+    assert metric.reason == "queue 7 (warning above 5)"
     notjson = await probe(check(server.url, path="/notjson", json_field="status"))
     assert notjson.status is CheckStatus.CRITICAL and "not valid JSON" in notjson.reason
 

@@ -125,7 +125,9 @@ async def search_newest(
             below = since if below is None else min(below, since)
             if since <= floor:
                 return LagBounds(None, False, False, below, floor, requests)
-            window = max(window * GROWTH, (now - since) * GROWTH) if start is not None else window * GROWTH
+            window *= GROWTH
+            while start is not None and window <= now - since:  # the hint was older than this window
+                window *= GROWTH
             start = None
             continue
         newest, deleted = page.newest, page.newest_deleted

@@ -1,7 +1,7 @@
 """The `oaipmh` probe: is a catalogue's OAI-PMH repository answering, and how far behind is it.
 
 The device address is the catalogue's base URL; params: `path` ("/cgi-bin/koha/oai.pl"), `mode`
-("identify" or "lag"), `metadata_prefix` ("oai_dc"), `window_days` (30), `max_requests` (10; the
+("identify" or "lag"), `metadata_prefix` ("oai_dc"), `window_days` (30), `max_requests` (20; the
 older name `max_pages` is read too), plus the transport options `verify_tls`, `ca_file`, `headers`,
 `max_body` (4 MiB) shared with the http probe.
 
@@ -275,7 +275,7 @@ async def _lag_sample(ctx: _Context, identity: _Identity, server_now: float) -> 
     p = ctx.check.params
     try:
         window_days = param_int(p, "window_days", 30, minimum=1)
-        budget = param_int(p, "max_requests", param_int(p, "max_pages", 10, minimum=1), minimum=1)
+        budget = param_int(p, "max_requests", param_int(p, "max_pages", 20, minimum=1), minimum=1)
         prefix = param_str(p, "metadata_prefix", "oai_dc") or "oai_dc"
     except ParamError as exc:
         raise OaiFailure(CheckStatus.UNKNOWN, f"bad check configuration: {exc}") from None
@@ -387,12 +387,17 @@ def _judge(
 def _ranged(
     th: Thresholds, lag_min: float, lag_max: float | None, what: str, values: dict[str, float]
 ) -> tuple[CheckStatus, str, float | None, dict[str, float]]:
-    """Judge a lag known only to lie in [lag_min, lag_max]: a status only when both ends agree."""
+    """Judge a lag known only to lie in [lag_min, lag_max]: never worse than what is proven.
+
+    Both ends with one status give that status; a proven minimum past a threshold gives the status it
+    proves (the lag is at least that); otherwise nothing is proven either way and the sample is UNKNOWN.
+    """
     low = th.classify(lag_min)
     high = th.classify(lag_max if lag_max is not None else float("inf"))
-    if low is high:
+    if low is high or low is not CheckStatus.OK:
         note = _reasons.crossed(th, low, "s")
-        return low, f"{what} {note}".strip(), lag_max if lag_max is not None else lag_min, values
+        value = lag_max if low is high and lag_max is not None else lag_min
+        return low, f"{what} {note}".strip(), value, values
     top = _reasons.duration(lag_max) if lag_max is not None else "unbounded"
     reason = f"sync lag not known: between {_reasons.duration(lag_min)} and {top} — {what}"
     return CheckStatus.UNKNOWN, reason, None, values
