@@ -8,6 +8,7 @@ Usage::
     engine.snapshot()                 # read-only state of every check and site, plus poll health
     engine.poll_now("bplp-31")        # re-poll a selection at once
     engine.set_maintenance("bplp-31", True)
+    engine.reconfigure(new_inventory)  # reload: diff by check id, unchanged checks keep their state
 
 The engine knows no screen, store or alerting; they subscribe to its events.
 """
@@ -25,6 +26,7 @@ from bibnet_ops.engine._engine import (
     matches,
 )
 from bibnet_ops.engine._health import PollHealth
+from bibnet_ops.engine._reconfigure import CheckSeed, Reconfiguration
 from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, guarded_probe, poll_once
 from bibnet_ops.engine._sites import NETWORK_KINDS, reachability_checks
 
@@ -34,11 +36,13 @@ __all__ = [
     "FLAP_WINDOW",
     "NETWORK_KINDS",
     "TIMEOUT_MARGIN",
+    "CheckSeed",
     "CheckSnapshot",
     "CheckState",
     "Engine",
     "EngineSnapshot",
     "PollHealth",
+    "Reconfiguration",
     "SiteSnapshot",
     "Subscriber",
     "close_probe_clients",
