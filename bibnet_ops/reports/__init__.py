@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from bibnet_ops.accounting import RULES, Availability
 from bibnet_ops.reports._build import GROUPINGS, build_report, percentile
 from bibnet_ops.reports._calendar import HOURS_MODES, service_spans
 from bibnet_ops.reports._model import (
@@ -17,7 +18,6 @@ from bibnet_ops.reports._model import (
     UptimeReport,
 )
 from bibnet_ops.reports._render import FORMATS, render_report
-from bibnet_ops.reports._uptime import RULES, Availability
 
 __all__ = [
     "FORMATS",
