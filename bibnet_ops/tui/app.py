@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from textual.command import Provider
@@ -31,12 +31,14 @@ from bibnet_ops.tui.console import ConsoleApp
 from bibnet_ops.tui.filters import SiteFilter, load_wilaya_names
 from bibnet_ops.tui.fmt import clock_time, short_site_name
 from bibnet_ops.tui.headerdata import HeaderData
+from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.i18n import detect_language, tr, use_language
 from bibnet_ops.tui.keys import use_keymap, with_scope
 from bibnet_ops.tui.netstate import NetworkState
 from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.screens.base import LiveScreen
 from bibnet_ops.tui.screens.report import ReportScreen
+from bibnet_ops.tui.screens.windows import MaintenanceListScreen
 from bibnet_ops.tui.source import EventSource
 from bibnet_ops.tui.themes import HIGH_CONTRAST, THEMES, theme_name
 
@@ -314,8 +316,6 @@ class DashboardApp(ConsoleApp):
                     screen.acks_changed(keys)
 
     def change_applied(self, action: str) -> None:
-        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
-
         for screen in self.screen_stack:
             if isinstance(screen, MaintenanceListScreen) and action.startswith("maintenance."):
                 screen.reload()
@@ -323,8 +323,6 @@ class DashboardApp(ConsoleApp):
                 screen.clear_marks()
 
     def action_maintenance_list(self) -> None:
-        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
-
         if not isinstance(self.screen, MaintenanceListScreen):
             self.push_screen(MaintenanceListScreen())
 
@@ -373,3 +371,7 @@ class DashboardApp(ConsoleApp):
         current = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(current + 1) % len(names)]
         self.notify(tr("note.theme", theme=self.theme))
+
+
+if TYPE_CHECKING:  # mypy checks here that the app offers everything its screens ask of it
+    _: type[Dashboard] = DashboardApp
