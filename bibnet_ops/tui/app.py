@@ -176,7 +176,13 @@ class DashboardApp(ConsoleApp):
     # The refresh timer.
 
     def tick(self) -> None:
-        """Apply buffered events and redraw what changed (nothing but the clock while paused)."""
+        """Apply buffered events and redraw what changed (nothing but the clock while paused).
+
+        Does nothing once the screens are gone: Textual closes them before it stops the app's timers, so
+        a tick can still fire while the app shuts down.
+        """
+        if not self.screen_stack:
+            return
         started = time.perf_counter()
         self.ticks += 1
         self._apply_events()
@@ -236,8 +242,8 @@ class DashboardApp(ConsoleApp):
         )
 
     def refresh_header(self) -> None:
-        """Update the header of the screen on top."""
-        screen = self.screen
+        """Update the header of the screen on top (if any: none is left while the app shuts down)."""
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, LiveScreen) and screen.ready:
             screen.show_header(self.header_data())
 
