@@ -13,12 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bibnet_ops.alerts._config import AlertsConfig, parse_alerts
 from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._manager import AlertManager
 from bibnet_ops.alerts._receivers import make_receiver
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.inventory import Inventory
+from bibnet_ops.inventory import AlertsConfig, Inventory, parse_alerts
 from bibnet_ops.store import MaintenanceSchedule
 
 __all__ = ["MaintenanceSync", "alerting_config", "build_alerting", "store_file"]
