@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from typing import Any, NamedTuple
 
-from pyasn1.codec.ber import decoder
+from pyasn1.codec.ber import decoder, encoder
 from pyasn1.type.univ import OctetString
 from pysnmp.carrier.asyncio.dgram import udp, udp6
 from pysnmp.hlapi.transport import AbstractTransportTarget
-from pysnmp.hlapi.v1arch.asyncio import CommunityData, SnmpDispatcher, Udp6TransportTarget, UdpTransportTarget
+from pysnmp.hlapi.v1arch.asyncio import SnmpDispatcher, Udp6TransportTarget, UdpTransportTarget
 from pysnmp.proto import api
 from pysnmp.proto.api import verdec
+from pysnmp.proto.api.v1 import getNextRequestID
 from pysnmp.proto.rfc1902 import ObjectName
 
 from bibnet_ops.probes._snmp_wire import (
@@ -42,6 +44,7 @@ _V2C: Any = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]
 _RESPONSE_TAGS = _V2C.ResponsePDU.tagSet
 _NULL = _V2C.Null("")
 _VERSION_NAMES = {0: "SNMPv1", 1: "SNMPv2c", 3: "SNMPv3"}
+_MESSAGE_SPEC = _V2C.Message()
 # pysnmp's own timer forgets an unanswered request after this long; until then its late reply is recognised
 _FORGET_AFTER = 120.0
 
@@ -85,8 +88,10 @@ class V2cDispatcher(SnmpDispatcher):
         super().__init__(self.carrier)
         self.carrier.register_transport(udp.DOMAIN_NAME, udp.UdpAsyncioTransport(loop=loop).open_client_mode())
         self._ipv6 = False
-        self._auth: dict[str, tuple[CommunityData, bytes]] = {}
+        self._communities: dict[str, OctetString] = {}
         self._names: dict[str, ObjectName] = {}
+        # one request message per OID list (a template's checks ask the same few), re-encoded per request
+        self._messages: dict[tuple[tuple[str, ...], int], Any] = {}
 
     def close(self) -> None:
         """Close the sockets; requests still waiting are ended by their own deadlines."""
@@ -109,12 +114,39 @@ class V2cDispatcher(SnmpDispatcher):
                 udp6.DOMAIN_NAME, udp6.Udp6AsyncioTransport(loop=self.loop).open_client_mode()
             )
             self._ipv6 = True
-        auth = self._auth.get(community)
-        if auth is None:
-            if len(self._auth) > 10_000:
-                self._auth.clear()
-            data = CommunityData(community, mpModel=api.SNMP_VERSION_2C)
-            auth = self._auth[community] = (data, bytes(OctetString(community)))
+        encoded = self._communities.get(community)
+        if encoded is None:
+            if len(self._communities) > 10_000:
+                self._communities.clear()
+            encoded = self._communities[community] = OctetString(community)
+        message = self._message(oids, repetitions)
+        request_id = _next_request_id()
+        _set(message, 1, encoded)
+        _set(_V2C.apiMessage.get_pdu(message), 0, request_id)
+        data = encoder.encode(message)
+        future: asyncio.Future[Reply] = self.loop.create_future()
+        # the state pysnmp's own timer expects (it forgets the request after the target's timeout), plus
+        # what a reply must match besides its request id
+        self._pendingReqs[request_id] = {
+            "outgoingMsg": data,
+            "transportTarget": target,
+            "cbFun": _answered,
+            "cbCtx": future,
+            "timestamp": time.time() + target.timeout,
+            "retries": 0,
+            "community": bytes(encoded),
+            "agent": agent_key(target.transport_address),
+        }
+        self.transport_dispatcher.send_message(data, target.TRANSPORT_DOMAIN, target.transport_address)
+        self.transport_dispatcher.job_started(id(self))
+        return future
+
+    def _message(self, oids: list[Any], repetitions: int) -> Any:
+        """A request message for these OIDs, built once per OID list and reused with a new id and community."""
+        key = (tuple(oids), repetitions) if all(isinstance(oid, str) for oid in oids) else None
+        message = self._messages.get(key) if key is not None else None
+        if message is not None:
+            return message
         if repetitions > 0:
             pdu = _V2C.GetBulkRequestPDU()
             _V2C.apiBulkPDU.set_defaults(pdu)
@@ -124,13 +156,14 @@ class V2cDispatcher(SnmpDispatcher):
             pdu = _V2C.GetRequestPDU()
             _V2C.apiPDU.set_defaults(pdu)
         _V2C.apiPDU.set_varbinds(pdu, [(self._name(oid), _NULL) for oid in oids])
-        future: asyncio.Future[Reply] = self.loop.create_future()
-        request_id = self.send_pdu(auth[0], target, pdu, cbFun=_answered, cbCtx=future)
-        state = self._pendingReqs.get(request_id)
-        if state is not None:
-            state["community"] = auth[1]
-            state["agent"] = agent_key(target.transport_address)
-        return future
+        message = _V2C.Message()
+        _V2C.apiMessage.set_defaults(message)
+        _V2C.apiMessage.set_pdu(message, pdu)
+        if key is not None:
+            if len(self._messages) > 1_000:
+                self._messages.clear()
+            self._messages[key] = message
+        return message
 
     def _name(self, oid: Any) -> ObjectName:
         if not isinstance(oid, str):
@@ -147,7 +180,7 @@ class V2cDispatcher(SnmpDispatcher):
         key = agent_key(address)
         wire = self.wire
         try:
-            message, _ = decoder.decode(whole, asn1Spec=_V2C.Message())
+            message, _ = decoder.decode(whole, asn1Spec=_MESSAGE_SPEC)
             version = int(message[0])
             pdu = _V2C.apiMessage.get_pdu(message)
             request_id = int(_V2C.apiPDU.get_request_id(pdu))
@@ -171,6 +204,17 @@ class V2cDispatcher(SnmpDispatcher):
         self.transport_dispatcher.job_finished(id(self))
         wire.note_late(key)
         _answered(self, request_id, None, pdu, state["cbCtx"])
+
+
+def _next_request_id() -> int:
+    return int(getNextRequestID())
+
+
+def _set(sequence: Any, position: int, value: Any) -> None:
+    """Set a component of a message or PDU already checked by pysnmp when it was built."""
+    sequence.setComponentByPosition(
+        position, value, verifyConstraints=False, matchTags=False, matchConstraints=False
+    )
 
 
 def _unreadable(whole: bytes) -> tuple[int, str]:
