@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bibnet_ops.engine import Engine
+from bibnet_ops.engine import Engine, Evidence
 from bibnet_ops.events import Event
 from bibnet_ops.inventory import Inventory
 
@@ -100,6 +100,10 @@ class Collector:
 
     def stop(self) -> None:
         self.engine.stop()
+
+    def evidence(self, check_id: str) -> Evidence:
+        """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
+        return self.engine.evidence(check_id)
 
     def __getattr__(self, name: str) -> Any:
         # health(), snapshot(), poll_now(), set_maintenance(), check_ids ... are the engine's
