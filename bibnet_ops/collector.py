@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, PollHealth, Reconfiguration
+from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
 from bibnet_ops.events import Event
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckSpec
@@ -244,6 +244,10 @@ class Collector:
 
     def stop(self) -> None:
         self.engine.stop()
+
+    def evidence(self, check_id: str) -> Evidence:
+        """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
+        return self.engine.evidence(check_id)
 
     def __getattr__(self, name: str) -> Any:
         # poll_now(), set_maintenance() ... are the engine's
