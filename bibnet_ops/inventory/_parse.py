@@ -54,6 +54,7 @@ COLLECTOR_TABLE = {
     "concurrency": Spec("int"),
     "per_site_concurrency": Spec("int"),
     "store": Spec("str"),
+    "store_password": Spec("str"),
     "rollup_days": Spec("number"),
     "hour_rollup_days": Spec("number"),
     "day_rollup_days": Spec("number"),
@@ -182,6 +183,13 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
     for key in ("rollup_days", "hour_rollup_days", "day_rollup_days", "transition_days"):
         if key in collector and collector[key] <= 0:
             ctx.error(("collector", key), f"'{key}' must be a positive number of days (leave it out to keep forever)")
+    if "store" in collector and (_URL_PASSWORD.search(collector["store"]) or "password=" in collector["store"].lower()):
+        ctx.error(("collector", "store"), "literal secret: the store URL contains a password (user:password@); "
+                                          "give it as store_password = \"env:NAME\" or \"file:PATH\", or in ~/.pgpass")
+    password = collector.get("store_password")
+    if password is not None and (not password.startswith(("env:", "file:")) or password in ("env:", "file:")):
+        ctx.error(("collector", "store_password"), "literal secret in store_password: give a reference "
+                                                   "\"env:NAME\" or \"file:PATH\"")
     sla = check_table(ctx, good.get("sla", {}), SLA_TABLE, ("sla",), "[sla]")
     defaults = check_table(ctx, good.get("defaults", {}), {"opening_hours": Spec("table")}, ("defaults",),
                            "[defaults]")

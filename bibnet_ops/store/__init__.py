@@ -9,6 +9,7 @@ reports and the dashboard read through their own connections (`open_store(target
 
 from __future__ import annotations
 
+from bibnet_ops.store._admin import InitResult, RoleSpec, StoreStatus, init_store, store_status
 from bibnet_ops.store._api import (
     AuditEntry,
     CheckInfo,
@@ -24,7 +25,7 @@ from bibnet_ops.store._api import (
     Transition,
 )
 from bibnet_ops.store._maintenance import MaintenanceSchedule, active_window, in_maintenance, window_intervals
-from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store
+from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store, store_exists
 from bibnet_ops.store._paths import default_store_path, store_path
 from bibnet_ops.store._pg import PgStore
 from bibnet_ops.store._pg_conn import is_postgres_url, redact_dsn
@@ -44,10 +45,12 @@ __all__ = [
     "HistoryEvent",
     "HistoryReader",
     "HistoryStore",
+    "InitResult",
     "MaintenanceSchedule",
     "MaintenanceWindow",
     "PgStore",
     "Retention",
+    "RoleSpec",
     "Rollup",
     "SchemaTooNewError",
     "SiteTransition",
@@ -55,6 +58,7 @@ __all__ = [
     "SqliteStore",
     "StoreError",
     "StoreLike",
+    "StoreStatus",
     "StoreTarget",
     "StoreUnreachableError",
     "StoreWriter",
@@ -63,10 +67,13 @@ __all__ = [
     "check_infos",
     "default_store_path",
     "in_maintenance",
+    "init_store",
     "is_postgres_url",
     "open_store",
     "redact_dsn",
     "resolve_store",
+    "store_exists",
     "store_path",
+    "store_status",
     "window_intervals",
 ]

@@ -17,7 +17,7 @@ from bibnet_ops.store._paths import default_store_path
 from bibnet_ops.store._pg_conn import is_postgres_url, redact_dsn
 from bibnet_ops.store._sqlite_retention import Retention
 
-__all__ = ["StoreLike", "StoreTarget", "open_store", "resolve_store"]
+__all__ = ["StoreLike", "StoreTarget", "open_store", "resolve_store", "store_exists"]
 
 
 @dataclass(frozen=True)
@@ -135,3 +135,10 @@ def open_store(
     from bibnet_ops.store._sqlite import SqliteStore
 
     return SqliteStore(target.location, readonly=readonly, timezone=timezone, retention=retention)
+
+
+def store_exists(target: StoreLike) -> bool:
+    """Whether there may be history to read: a SQLite file that exists, or any PostgreSQL store (its errors
+    come when it is opened)."""
+    resolved = resolve_store(target)
+    return resolved.path is None or resolved.path.exists()

@@ -59,7 +59,9 @@ def pg_error(exc: BaseException, name: str, secrets: Sequence[str] = ()) -> Stor
     text = lines[0] if lines else type(exc).__name__
     text = re.sub(r"^connection failed:\s*", "", text)
     text = re.sub(r'^connection to server at "[^"]*"(?: \([^)]*\))?, port \d+ failed:\s*', "", text)
-    text = re.sub(r"^FATAL:\s*", "", text)
+    text = re.sub(r"^(FATAL:|connection is bad:)\s*", "", text)
+    if text.endswith("Connection refused"):
+        text = "nothing listening there (Connection refused): is PostgreSQL running, on that address and port?"
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")

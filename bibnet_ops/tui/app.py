@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from pathlib import Path
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +23,7 @@ from textual.timer import Timer
 
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.changes import ConsoleChanges
 from bibnet_ops.tui.commands import RegistryCommands
@@ -97,7 +97,7 @@ class DashboardApp(ConsoleApp):
         state: NetworkState | None = None,
         tiles: bool | None = None,
         changes: ConsoleChanges | None = None,
-        store_path: Path | None = None,
+        store_path: StoreLike | None = None,
         keymap: dict[str, str] | None = None,
     ) -> None:
         use_language(lang or detect_language())
