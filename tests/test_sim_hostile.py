@@ -143,6 +143,30 @@ async def test_keepalive_close_after_every_reply_without_saying_so(sim: Simulato
     assert all(s.status is CheckStatus.OK for s in samples), {s.reason for s in samples}
 
 
+async def test_keepalive_close_when_idle_like_apache(sim: Simulator) -> None:
+    """An Apache-like idle timer (0.3 s here, 5 s in Apache): the connection closes once idle that long."""
+    sim.set_fault("bad", FaultKind.KEEPALIVE_CLOSE, device="catalogue", idle=0.3)
+    reader, writer = await asyncio.open_connection("127.0.0.1", sim.endpoint("bad", "catalogue").port)
+    try:
+        writer.write(f"GET {OPAC} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b"Connection: keep-alive" in head
+        length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.startswith(b"Content-Length")))
+        await reader.readexactly(length)
+        started = time.monotonic()
+        assert await asyncio.wait_for(reader.read(1), 3.0) == b""  # closed without a word
+        assert 0.25 < time.monotonic() - started < 1.5
+    finally:
+        writer.close()
+    spec = _opac(sim)
+    statuses = []
+    for age in (0.1, 0.28, 0.3, 0.32, 0.5):
+        statuses.append((await http_probe(spec)).status)
+        await asyncio.sleep(age)
+    statuses.append((await http_probe(spec)).status)
+    assert statuses == [CheckStatus.OK] * 6
+
+
 async def test_keepalive_race_every_reused_request_is_resent(sim: Simulator) -> None:
     sim.set_fault("bad", FaultKind.KEEPALIVE_CLOSE, device="catalogue", idle=0.0, race=True)
     server = sim.endpoint("bad", "catalogue").server
