@@ -75,6 +75,9 @@ class Nginx:
     prefix: Path
 
 
+_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -138,7 +141,7 @@ def serve_nginx(
         extra.write_to_path(str(prefix / "cert.pem"), append=True)
     cert.private_key_pem.write_to_path(str(prefix / "key.pem"))
     ca.cert_pem.write_to_path(str(prefix / "ca.pem"))
-    for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+    for name in _TEMP_DIRS:
         (prefix / "temp" / name).mkdir(parents=True, exist_ok=True)
     pages = prefix / "html" / "cgi-bin" / "koha"
     pages.mkdir(parents=True, exist_ok=True)
