@@ -27,15 +27,15 @@ class _PgQueryMixin(_PgBase):
             return list(self.pg.execute(sql, tuple(params)).fetchall())
 
     def _last_before(self, since: float, ids: list[int] | None, hard_only: bool, columns: str) -> list[tuple[Any, ...]]:
-        """Each check's last transition before `since` (its state then), ordered by time then check."""
+        """Each check's last transition before `since` (its state then), by check name (as SQLite reads them)."""
         hard = "AND hard = 1" if hard_only else ""
         where, params = ("", ()) if ids is None else ("WHERE c.id = ANY(%s)", (ids,))
         rows = self._fetch(
             f"SELECT {columns} FROM checks c CROSS JOIN LATERAL (SELECT * FROM transitions "
-            f"WHERE check_id = c.id AND t < %s {hard} ORDER BY t DESC, id DESC LIMIT 1) tr {where} ORDER BY c.id",
+            f"WHERE check_id = c.id AND t < %s {hard} ORDER BY t DESC, id DESC LIMIT 1) tr {where} ORDER BY c.name",
             (ms(since), *params),
         )
-        return sorted(rows, key=itemgetter(1))
+        return rows
 
     def transitions(
         self, since: float, until: float, check_ids: Sequence[str] | None = None, hard_only: bool = True
@@ -45,7 +45,7 @@ class _PgQueryMixin(_PgBase):
         hard = "AND hard = 1" if hard_only else ""
         where_ids, params = ("", ()) if ids is None else ("AND check_id = ANY(%s)", (ids,))
         cols = "tr.check_id, tr.t, tr.old, tr.new, tr.hard, tr.reason, tr.flapping"
-        before = self._last_before(since, ids, hard_only, cols)
+        before = sorted(self._last_before(since, ids, hard_only, cols), key=itemgetter(1))
         rows = self._fetch(
             f"SELECT check_id, t, old, new, hard, reason, flapping FROM transitions tr "
             f"WHERE t >= %s AND t < %s {hard} {where_ids} ORDER BY t, id",
@@ -65,7 +65,7 @@ class _PgQueryMixin(_PgBase):
         where_ids, params = ("", ()) if ids is None else ("AND check_id = ANY(%s)", (ids,))
         out: dict[str, list[tuple[float, str, str]]] = {}
         before = self._last_before(since, ids, True, "tr.check_id, tr.t, tr.new, tr.reason")
-        for cid, t, new, reason in sorted(before, key=itemgetter(0)):
+        for cid, t, new, reason in before:
             out[self._name(cid)] = [(t / 1000.0, new, reason)]
         rows = self._fetch(
             f"SELECT check_id, t, new, reason FROM transitions "
