@@ -66,6 +66,9 @@ def pg_error(exc: BaseException, name: str, secrets: Sequence[str] = ()) -> Stor
         if secret:
             text = text.replace(secret, "***")
     message = f"cannot use history store {name}: {text}"
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction):
+        message = (f"history store {name} refused the change: {text} "
+                   f"(the role connected may not do this: see the roles in docs/store.md)")
     refused_login = "password authentication failed" in text or "no password supplied" in text
     if isinstance(exc, psycopg.OperationalError) and not refused_login and "does not exist" not in text:
         return StoreUnreachableError(message)
