@@ -2,7 +2,7 @@
 
 A region that ran on one machine keeps its past when it joins the national store: every table is copied
 row for row (ids kept, so alerts keep their deliveries and spans their devices) with PostgreSQL's COPY,
-into a store that has no history yet. Both tables have the same columns (see `_pg_schema.py`).
+into a store that has no history yet; rollups are packed into chunks on the way (`_pg_rollups.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 from bibnet_ops.store._api import StoreError
 from bibnet_ops.store._open import StoreLike, resolve_store
+from bibnet_ops.store._pg_base import ROLLUP_COLS
 from bibnet_ops.store._pg_conn import PgDsn
+from bibnet_ops.store._pg_rollups import CHUNK, encode_chunk
 from bibnet_ops.store._pg_schema import TABLES, pg_migrate
 from bibnet_ops.store._schema import SCHEMA_VERSION
 
@@ -60,7 +62,8 @@ def import_sqlite(
             for table in TABLES:
                 if table == "schema_version":
                     continue
-                counts[table] = _copy_table(lite, conn, table)
+                copy = _copy_rollups if table.startswith("rollup_") else _copy_table
+                counts[table] = copy(lite, conn, table)
                 if progress is not None:
                     progress(table, counts[table])
             for table in _IDENTITY:
@@ -85,4 +88,26 @@ def _copy_table(lite: sqlite3.Connection, conn: Any, table: str) -> int:
         for row in lite.execute(f"SELECT {names} FROM {table}"):
             copy.write_row(row)
             rows += 1
+    return rows
+
+
+def _copy_rollups(lite: sqlite3.Connection, conn: Any, table: str) -> int:
+    """A rollup table, its rows packed into chunks on the way (see `_pg_rollups.py`); returns buckets copied."""
+    size = CHUNK[table.removeprefix("rollup_")]
+    rows = 0
+    key: tuple[int, int] | None = None
+    buckets: dict[int, tuple[Any, ...]] = {}
+    with conn.cursor().copy(f"COPY {table} (check_id, chunk, n, peak, delta, aggs) FROM STDIN") as copy:
+        copy.set_types(["int4", "int4", "int4[]", "float8[]", "float8[]", "bytea"])
+        for check_id, bucket, *agg in lite.execute(f"SELECT check_id, bucket, {ROLLUP_COLS} FROM {table} "
+                                                   f"ORDER BY check_id, bucket"):
+            here = (check_id, bucket // size)
+            if here != key:
+                if key is not None:
+                    copy.write_row((*key, *encode_chunk(buckets, size)))
+                key, buckets = here, {}
+            buckets[bucket % size] = tuple(agg)
+            rows += 1
+        if key is not None:
+            copy.write_row((*key, *encode_chunk(buckets, size)))
     return rows
