@@ -334,3 +334,16 @@ def test_a_sqlite_history_imported_into_postgres_reads_the_same(tmp_path: Path, 
         import_sqlite(tmp_path / "region.db", pg_dsn)
     lite.close()
     pg.close()
+
+
+def test_a_store_in_its_own_schema_through_the_url_options(pg_server, pg_dsn: str) -> None:  # type: ignore[no-untyped-def]
+    pg_server.sql("CREATE SCHEMA bibnet", pg_dsn.rsplit("/", 1)[1])
+    url = pg_dsn + "?options=-csearch_path%3Dbibnet"
+    store = open_store(url)
+    store.write_batch([Transition("a/r/ping", 1000.0, "OK", "CRITICAL", True, "down")], [], [])
+    store.close()
+    reader = open_store(url, readonly=True)
+    assert [t.new for t in reader.transitions(0, 2000)] == ["CRITICAL"]
+    reader.close()
+    tables = pg_server.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'bibnet'", pg_dsn.rsplit("/", 1)[1])
+    assert tables[0][0] >= 18

@@ -100,8 +100,9 @@ class PgDsn:
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
         if self.password is not None:
             kwargs["password"] = self.password
-        if readonly:
-            kwargs["options"] = "-c default_transaction_read_only=on"
+        if readonly:  # added to the URL's own options (a search_path, say), not instead of them
+            given = str(self.params.get("options") or "")
+            kwargs["options"] = f"{given} -c default_transaction_read_only=on".strip()
         kwargs.setdefault("application_name", "bibnet-ops")
         return kwargs
 
