@@ -59,6 +59,28 @@ def pg_sizes(dsn: str) -> tuple[int, list[tuple[str, int]]]:
     return int(total) - int(empty), [(str(n), int(s)) for n, s in tables]
 
 
+class Timed:
+    """A store whose method calls are timed (wall seconds per method), to see where a report waits."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.seconds: dict[str, float] = {}
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def timed(*args: object, **kwargs: object) -> object:
+            t0 = time.perf_counter()
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+        return timed
+
+
 def time_reports(stores: dict[str, object], inv: object, groupings: list[str]) -> None:
     now = local_day_bounds(date(YEAR, 12, 31), date(YEAR, 12, 31), "Africa/Algiers")[1] + 60
     for label, first, last in (("month", date(YEAR, 6, 1), date(YEAR, 6, 30)), ("year", date(YEAR, 1, 1),
@@ -66,11 +88,14 @@ def time_reports(stores: dict[str, object], inv: object, groupings: list[str]) -
         for by in groupings:
             rendered: dict[str, bytes | str] = {}
             for name, store in stores.items():
+                timed = Timed(store)
                 c0, w0 = time.process_time(), time.perf_counter()
-                report = build_report(store, inv, first, last, by=by, hours="opening", now=now)  # type: ignore[arg-type]
+                report = build_report(timed, inv, first, last, by=by, hours="opening", now=now)  # type: ignore[arg-type]
                 cpu, wall = time.process_time() - c0, time.perf_counter() - w0
                 rendered[name] = render_report(report, "html")
-                print(f"report {label:<5} by {by:<6} from {name:<10}: {cpu:6.2f} s CPU, {wall:6.2f} s wall ({load()})")
+                calls = ", ".join(f"{k} {v:.2f}" for k, v in sorted(timed.seconds.items(), key=lambda kv: -kv[1])[:4])
+                print(f"report {label:<5} by {by:<6} from {name:<10}: {cpu:6.2f} s CPU, {wall:6.2f} s wall ({load()}); "
+                      f"in the store: {calls}")
             same = len(set(rendered.values())) == 1
             print(f"  same html bytes from both stores: {'yes' if same else 'NO'}")
 
