@@ -347,3 +347,40 @@ def test_a_store_in_its_own_schema_through_the_url_options(pg_server, pg_dsn: st
     reader.close()
     tables = pg_server.sql("SELECT count(*) FROM pg_tables WHERE schemaname = 'bibnet'", pg_dsn.rsplit("/", 1)[1])
     assert tables[0][0] >= 18
+
+
+def test_several_collectors_write_one_store_at_once(pg_dsn: str) -> None:
+    import threading
+
+    open_store(pg_dsn).close()  # schema created once, before the collectors start
+    errors: list[BaseException] = []
+
+    def collector(region: int) -> None:
+        try:
+            checks = [CheckInfo(f"s{region}-{i}/r/ping", f"s{region}-{i}", "r", "latency", "router") for i in range(20)]
+            shared = [CheckInfo("hub/r/ping", "hub", "r", "latency", "router")]  # every collector registers it
+            store = open_store(pg_dsn)
+            store.register_checks(checks + shared)
+            rng = random.Random(region)
+            for k in range(30):
+                t = 1000.0 + k
+                batch = [Transition(c.check_id, t, "OK", "CRITICAL" if k % 2 else "OK", True, "x")
+                         for c in rng.sample(checks, 5)]
+                store.write_batch(batch, [], [("hour", c.check_id, 0, _agg(rng)) for c in checks[:10]])
+            store.close()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=collector, args=(r,)) for r in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    reader = open_store(pg_dsn, readonly=True)
+    assert len(reader.checks()) == 81
+    assert len(reader.transitions(0, 5000, hard_only=False)) == 4 * 30 * 5
+    assert sum(r.count for r in reader.rollups("hour", 0, 3600)) == 4 * 30 * 10
+    spans = reader.device_spans(0, 5000)
+    assert spans is not None and len(spans.known) == 80
+    reader.close()
