@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
@@ -115,9 +116,11 @@ class Collector:
             self.alerting = build_alerting(inventory, self.writer.target if self.writer else None, self.engine)
 
     @property
-    def store_path(self) -> StoreTarget | None:
-        """The history store written (prints redacted), or None without history."""
-        return self.writer.target if self.writer is not None else None
+    def store_path(self) -> Path | StoreTarget | None:
+        """The history store written: a SQLite file's Path, else its target (prints redacted); None without history."""
+        if self.writer is None:
+            return None
+        return self.writer.path or self.writer.target
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.engine.subscribe(callback)

@@ -86,10 +86,11 @@ class CollectorProcess:
         )
         self._checks = list(inventory.checks)
         # Known before the child opens it, so maintenance windows and history work from the first frame.
-        self.store_path: StoreTarget | None = None
+        self.store_path: Path | StoreTarget | None = None  # a SQLite file's Path, else the target (prints redacted)
         if store is not False:
             given = None if store is None or store is True else store
-            self.store_path = resolve_store(given, inventory.settings, inventory.root)
+            target = resolve_store(given, inventory.settings, inventory.root)
+            self.store_path = target.path or target
         # Room for at least two full snapshots, or a resync could never get through whole.
         self.limit = max(limit, 2 * (len(inventory.checks) + len(inventory.sites)))
         self.proc: subprocess.Popen[bytes] | None = None
