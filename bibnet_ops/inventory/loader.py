@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bibnet_ops.inventory._errors import ConfigError, ConfigIssue
+from bibnet_ops.inventory._groups import validate_group_sites
 from bibnet_ops.inventory._model import CheckTemplate, Inventory
 from bibnet_ops.inventory._parse import (
     display_name,
@@ -158,7 +159,7 @@ def load_inventory(config_dir: Path | str) -> Inventory:
             issues.extend(ctx.issues)
             inv.name, inv.timezone, inv.regions = net["name"], net["timezone"], net["regions"]
             hours = net["hours"]
-            settings = {k: net[k] for k in ("collector", "sla", "alerts", "dashboard")}
+            settings = {k: net[k] for k in ("collector", "sla", "alerts", "dashboard", "groups")}
             settings["templates"] = net["templates"]
     else:
         issues.append(ConfigIssue(display_name(net_path), None, "", "network.toml not found"))
@@ -205,6 +206,10 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     _check_parents(inv.sites, contexts)
     for ctx in contexts.values():
         issues.extend(ctx.issues)
+    if net_ctx is not None and settings.get("groups"):
+        known = len(net_ctx.issues)
+        validate_group_sites(net_ctx, settings["groups"], set(inv.sites))
+        issues.extend(net_ctx.issues[known:])
     # Hook: alerting owns and validates the `[alerts]` table (imported late: alerts imports the inventory).
     if net_ctx is not None and settings.get("alerts"):
         from bibnet_ops.alerts._config import validate_alerts
