@@ -119,7 +119,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from bibnet_ops.reports._render import fmt_local
+    from bibnet_ops.reports import fmt_local
 
     inventory, store = _open(args, readonly=True)
     try:

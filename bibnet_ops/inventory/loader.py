@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bibnet_ops.inventory._alerts import validate_alerts
 from bibnet_ops.inventory._errors import ConfigError, ConfigIssue
 from bibnet_ops.inventory._groups import validate_group_sites
 from bibnet_ops.inventory._model import CheckTemplate, Inventory
@@ -210,10 +211,7 @@ def load_inventory(config_dir: Path | str) -> Inventory:
         known = len(net_ctx.issues)
         validate_group_sites(net_ctx, settings["groups"], set(inv.sites))
         issues.extend(net_ctx.issues[known:])
-    # Hook: alerting owns and validates the `[alerts]` table (imported late: alerts imports the inventory).
     if net_ctx is not None and settings.get("alerts"):
-        from bibnet_ops.alerts._config import validate_alerts
-
         issues.extend(validate_alerts(settings["alerts"], net_ctx.name, net_ctx.positions, inv.sites,
                                       list(inv.regions) or None, root))
     if issues:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bibnet_ops.accounting import SITE_CATEGORY, account, coverage, normalize, timeline
+from bibnet_ops.store._maintenance import window_intervals
 from bibnet_ops.store._sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -105,10 +107,6 @@ class HistoryReader:
         self, inventory: Inventory, site_id: str, hours: float = 24.0, now: float | None = None
     ) -> SiteUptime:
         """A site's 24x7 availability over the last `hours` (24 h and 30 days on the site screen)."""
-        from bibnet_ops.reports._intervals import normalize
-        from bibnet_ops.reports._uptime import SITE_CATEGORY, account, coverage, timeline
-        from bibnet_ops.store._maintenance import window_intervals
-
         now = time.time() if now is None else now
         since = now - hours * 3600
         site = inventory.sites[site_id]
