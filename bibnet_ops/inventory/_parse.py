@@ -61,12 +61,9 @@ COLLECTOR_TABLE = {
     "hour_rollup_days": Spec("number"),
     "day_rollup_days": Spec("number"),
     "transition_days": Spec("number"),
-<<<<<<< HEAD
-    **NATIONAL_COLLECTOR_KEYS,
-=======
     "metrics": Spec("str"),
     "pid_file": Spec("str"),
->>>>>>> main
+    **NATIONAL_COLLECTOR_KEYS,
 }
 SLA_TABLE = {"target": Spec("number"), "pages_per_day": Spec("number")}
 REGION_TABLE = {"name_fr": Spec("str", required=True), "name_ar": Spec("str")}
