@@ -44,7 +44,7 @@ def resolve_share(
     regions: Iterable[str] = (),
     tags: Iterable[str] = (),
 ) -> Share:
-    """The share from command-line choices, falling back to `[collector] id/group/regions/tags`.
+    """The share from command-line choices, else from `[collector] id/group/regions/tags`.
 
     Raises:
         ShareError: an unknown group or region, or a share without any site.
@@ -52,9 +52,10 @@ def resolve_share(
     conf = inventory.settings.get("collector", {})
     groups: dict[str, CollectorGroup] = inventory.settings.get("groups", {}) or {}
     collector_id = collector_id or conf.get("id", "")
-    group = group or conf.get("group")
-    regions = tuple(regions) or tuple(conf.get("regions", ()))
-    tags = tuple(tags) or tuple(conf.get("tags", ()))
+    regions, tags = tuple(regions), tuple(tags)
+    if group is None and not regions and not tags:  # a share on the command line replaces the file's
+        group = conf.get("group")
+        regions, tags = tuple(conf.get("regions", ())), tuple(conf.get("tags", ()))
     if group is not None:
         found = groups.get(group)
         if found is None:
