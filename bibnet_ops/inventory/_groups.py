@@ -58,7 +58,8 @@ def parse_groups(ctx: FileContext, data: Any, regions: set[str]) -> dict[str, Co
         good = check_table(ctx, gdata, GROUP_TABLE, path, f"group '{name}'")
         unknown = [r for r in good.get("regions", []) if regions and r not in regions]
         if unknown:
-            ctx.error(path + ("regions",), f"unknown region(s) {', '.join(unknown)}; declared: {', '.join(sorted(regions))}")
+            declared = ", ".join(sorted(regions))
+            ctx.error(path + ("regions",), f"unknown region(s) {', '.join(unknown)}; declared: {declared}")
         if not any(good.get(k) for k in GROUP_TABLE) and isinstance(gdata, dict):
             ctx.error(path, f"group '{name}' names no sites: give it regions, tags or sites")
         groups[name] = CollectorGroup(

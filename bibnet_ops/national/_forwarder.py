@@ -160,7 +160,7 @@ class Forwarder:
                 self._failed(exc, quiet=True)
             except StoreError as exc:
                 self._failed(exc, quiet=False)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not lose the outbox nor stop the collector
+            except Exception as exc:  # a bug here must not lose the outbox nor stop the collector
                 log.exception("forwarder error")
                 self._failed(exc, quiet=False)
         if self._central is not None:
@@ -208,5 +208,5 @@ class Forwarder:
         if central is not None:
             try:
                 central.close()
-            except Exception as exc:  # noqa: BLE001 - a dead connection may fail to close; it is gone anyway
+            except Exception as exc:  # a dead connection may fail to close; it is gone anyway
                 log.debug("closing the central store: %s", exc)

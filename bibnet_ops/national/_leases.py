@@ -16,6 +16,7 @@ all lost the server at once get back their own sites rather than each other's.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -102,7 +103,7 @@ class LeaseManager:
         try:
             row = await (await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                             (_LOCK_CLASS, self.me))).fetchone()
-            if not row[0]:
+            if row is None or not row[0]:
                 holder = await (await conn.execute(
                     "SELECT host, pid, extract(epoch FROM now() - heartbeat) FROM national_collectors WHERE id = %s",
                     (self.me,))).fetchone()
@@ -113,8 +114,9 @@ class LeaseManager:
                                        f"stop it, or give this one another --collector-id")
             await conn.execute(
                 "INSERT INTO national_collectors (id, grp, host, pid, started, heartbeat, stopped) "
-                "VALUES (%s, %s, %s, %s, now(), now(), NULL) ON CONFLICT (id) DO UPDATE SET grp = excluded.grp, "
-                "host = excluded.host, pid = excluded.pid, started = excluded.started, heartbeat = now(), stopped = NULL",
+                "VALUES (%s, %s, %s, %s, now(), now(), NULL) ON CONFLICT (id) DO UPDATE SET "
+                "grp = excluded.grp, host = excluded.host, pid = excluded.pid, started = excluded.started, "
+                "heartbeat = now(), stopped = NULL",
                 (self.me, self.share.group, self.host, self.pid))
             async with conn.cursor() as cur:
                 await cur.executemany(
@@ -129,10 +131,8 @@ class LeaseManager:
     async def disconnect(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(Exception):  # a broken session is gone anyway
                 await conn.close()
-            except Exception:  # noqa: BLE001 - a broken session is gone anyway
-                pass
 
     # ------------------------------------------------------------------ one heartbeat
     async def plan(self, health: dict[str, Any]) -> LeasePlan:
@@ -199,7 +199,7 @@ class LeaseManager:
                 await self._conn.execute("UPDATE national_leases SET owner = NULL, expires = NULL WHERE owner = %s",
                                          (self.me,))
                 await self._conn.execute("UPDATE national_collectors SET stopped = now() WHERE id = %s", (self.me,))
-            except Exception:  # noqa: BLE001 - leaving is best effort: leases expire anyway
+            except Exception:  # leaving is best effort: leases expire anyway
                 pass
         self.owned.clear()
         await self.disconnect()
