@@ -125,3 +125,13 @@ def test_a_committed_transition_survives_kill_9(tmp_path: Path) -> None:
     # every transition it said was committed is there, in order, once
     assert times[: committed + 1] == list(range(committed + 1))
     assert times == list(range(len(times)))
+
+
+def test_one_process_per_outbox(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    script = f"from bibnet_ops.national import Outbox; Outbox({str(tmp_path / 'o.db')!r})"
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0
+    assert f"outbox {tmp_path / 'o.db'} is in use by another collector process (pid {os.getpid()})" in proc.stderr
+    box.shutdown()
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

@@ -137,8 +137,11 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     from bibnet_ops.store import StoreError
 
     no_store = bool(getattr(args, "no_store", False))
+    national = None
     try:
         polled, national = national_setup(args, inventory, no_store)
+        if national is not None:
+            await national.connect()  # another running collector with this id: refused before anything runs
         engine = Collector(
             polled,
             store=False if no_store else getattr(args, "store", None),
@@ -146,14 +149,12 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
             first_spread=0.0 if args.once else 60.0,
             national=national,
         )
+        await engine.join()
     except (StoreError, NationalSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        await engine.join()
-    except StoreError as exc:  # another running collector has this id
-        print(f"error: {exc}", file=sys.stderr)
-        await engine.close()
+        if national is not None:
+            await national.stop()
+            national.close()
         return 2
     if engine.store_path is not None and not args.json:
         print(f"history: {engine.store_path}", file=sys.stderr)

@@ -27,7 +27,7 @@ from typing import Any
 from bibnet_ops.engine import CheckSeed
 from bibnet_ops.national._central import seeds_from_rows
 from bibnet_ops.national._share import Share
-from bibnet_ops.store import StoreError, StoreUnreachableError
+from bibnet_ops.store import StoreError
 
 __all__ = ["CollectorIdInUse", "LeaseManager", "LeasePlan", "wanted_owner"]
 
@@ -99,7 +99,7 @@ class LeaseManager:
         try:
             conn = await psycopg.AsyncConnection.connect(self.conninfo, **kwargs)
         except psycopg.Error as exc:
-            raise _error(exc) from None
+            raise _error(exc, self.conninfo, self.password) from None
         try:
             row = await (await conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                             (_LOCK_CLASS, self.me))).fetchone()
@@ -124,7 +124,7 @@ class LeaseManager:
                     [(s, self.share.group) for s in self.share.sites])
         except psycopg.Error as exc:
             await conn.close()
-            raise _error(exc) from None
+            raise _error(exc, self.conninfo, self.password) from None
         self._conn = conn
         self._connected_at = time.monotonic()
 
@@ -205,10 +205,8 @@ class LeaseManager:
         await self.disconnect()
 
 
-def _error(exc: BaseException) -> StoreError:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    import psycopg
+def _error(exc: BaseException, conninfo: str, password: str | None) -> StoreError:
+    """The store's own one-line error (password never shown): unreachable, refused login, bad database."""
+    from bibnet_ops.store._pg_conn import pg_error, redact_dsn
 
-    if isinstance(exc, psycopg.OperationalError) and "password" not in text:
-        return StoreUnreachableError(f"central store unreachable: {text}")
-    return StoreError(f"central store: {text}")
+    return pg_error(exc, redact_dsn(conninfo), [password or ""])

@@ -13,7 +13,9 @@ rollups merge in place, so 72 h of a 300-site region is ~110,000 small rows); mi
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import uuid
@@ -78,9 +80,9 @@ class Outbox:
         self.timezone = timezone
         self.max_minute_rows = max_minute_rows
         self._lock = threading.Lock()
+        self._file_lock = _lock_file(self.path)
         self._claimed = 0  # rows at or below this seq are (or may be) forwarded: never merged into
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a committed transition survives a power cut too
@@ -93,6 +95,7 @@ class Outbox:
             self._minute_rows = int(self._db.execute(
                 "SELECT count(*) FROM rollups WHERE tier = 'minute'").fetchone()[0])
         except sqlite3.Error as exc:
+            os.close(self._file_lock)
             raise StoreError(f"cannot use outbox {self.path}: {exc}") from None
         self.dropped_minute_rows = int(self._meta("dropped_minute_rows") or 0)
 
@@ -282,9 +285,30 @@ class Outbox:
         """Close the file (after the writer and the forwarder have stopped)."""
         with self._lock:
             self._db.close()
+            if self._file_lock >= 0:
+                os.close(self._file_lock)  # releases the lock
+                self._file_lock = -1
 
     def _tx(self) -> _Tx:
         return _Tx(self._db)
+
+
+def _lock_file(path: Path) -> int:
+    """Hold `<outbox>.lock` for the process's life: two processes appending to one outbox would interleave."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot use outbox {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StoreError(f"outbox {path} is in use by another collector process (pid {holder})") from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 class _Tx:

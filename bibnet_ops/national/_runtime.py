@@ -26,7 +26,7 @@ from bibnet_ops.national._forwarder import Forwarder, ForwarderState
 from bibnet_ops.national._leases import CollectorIdInUse, LeaseManager
 from bibnet_ops.national._outbox import DEFAULT_MINUTE_ROWS, Outbox
 from bibnet_ops.national._share import Share, sub_inventory
-from bibnet_ops.store import StoreTarget, default_store_path, open_store
+from bibnet_ops.store import StoreTarget, StoreUnreachableError, default_store_path, open_store
 
 __all__ = ["NationalRuntime", "outbox_path"]
 
@@ -38,6 +38,8 @@ class _Engine(Protocol):
                     seed: Mapping[str, CheckSeed] | None = None) -> Any: ...
 
     def health(self) -> Any: ...
+
+    def poll_now(self, pattern: str | None = None) -> int: ...
 
 
 class _Writer(Protocol):
@@ -74,8 +76,10 @@ class NationalRuntime:
         self.share = share
         self.target = target
         self.host = socket.gethostname()
-        self.outbox = Outbox(outbox, timezone=inventory.timezone, max_minute_rows=max_minute_rows)
-        self.forwarder = Forwarder(self.outbox, self._open_central, collector_id=share.collector_id)
+        self.outbox_path = outbox
+        self._max_minute_rows = max_minute_rows
+        self._outbox: Outbox | None = None
+        self._forwarder: Forwarder | None = None
         self.leases: LeaseManager | None = None
         if leases and share.collector_id:
             self.leases = LeaseManager(target.location, target.resolve_password(), share,
@@ -88,6 +92,19 @@ class NationalRuntime:
         self.takeovers = 0
 
     # ------------------------------------------------------------------ wiring
+    @property
+    def outbox(self) -> Outbox:
+        """The local outbox (opened by `connect`)."""
+        if self._outbox is None:
+            raise RuntimeError("NationalRuntime.connect() opens the outbox")
+        return self._outbox
+
+    @property
+    def forwarder(self) -> Forwarder:
+        if self._forwarder is None:
+            raise RuntimeError("NationalRuntime.connect() creates the forwarder")
+        return self._forwarder
+
     def open_outbox(self) -> Outbox:
         """The history writer's store (`StoreWriter(runtime.open_outbox)`)."""
         return self.outbox
@@ -105,31 +122,50 @@ class NationalRuntime:
         return PgCentral(store, self.host, os.getpid())
 
     # ------------------------------------------------------------------ start / run / stop
-    async def start(self, engine: _Engine, writer: _Writer | None) -> None:
-        """Join the group and configure the engine with the sites held (call before the engine runs).
+    async def connect(self) -> None:
+        """Check the central store and take this collector id there, then open the outbox.
+
+        The central store is opened once first: that creates or upgrades its schema, and a refused password,
+        a bad URL or a store of a newer schema stops the collector here with the store's own message.
 
         Raises:
+            StoreError: the central store refuses us (not merely unreachable), or the outbox cannot be opened.
             CollectorIdInUse: another running collector has this id (the caller exits 2).
         """
+        try:
+            await asyncio.to_thread(self._check_central)
+            if self.leases is not None:
+                await self.leases.connect()
+        except StoreUnreachableError as exc:  # poll what we can; the id is checked again on reconnect
+            if self.leases is not None:
+                await self.leases.disconnect()
+            log.warning("central store unreachable at start (%s): polling the sites held last time", _line(exc))
+        self._outbox = Outbox(self.outbox_path, timezone=self.inventory.timezone,
+                              max_minute_rows=self._max_minute_rows)
+        self._forwarder = Forwarder(self._outbox, self._open_central, collector_id=self.share.collector_id)
+
+    def _check_central(self) -> None:
+        open_store(self.target, timezone=self.inventory.timezone).close()
+
+    async def start(self, engine: _Engine, writer: _Writer | None) -> None:
+        """Configure the engine with the sites held (call after `connect`, before the engine runs)."""
         self._engine, self._writer = engine, writer
         self.forwarder.start()
         seeds: dict[str, CheckSeed] = {}
         if self.leases is None:
             self.owned = set(self.share.sites)
-        else:
+        elif self.leases.connected:
             try:
-                await self.leases.connect()
                 self.leases.owned = set(self._remembered())
                 plan = await self.leases.plan(self.health())
                 _, seeds = await self.leases.acquire(plan.members)
                 self.owned = set(self.leases.owned)
-            except CollectorIdInUse:
-                raise
-            except Exception as exc:  # any failure to reach the central store: poll what we can
+            except Exception as exc:  # lost between connect and now: as if it had been away
                 await self.leases.disconnect()
+                log.warning("central store: %s", _line(exc))
                 self.owned = set(self._remembered() or self.share.sites)
-                log.warning("central store unreachable at start (%s): polling %d sites of the share until it is back",
-                            _line(exc), len(self.owned))
+        else:
+            self.owned = set(self._remembered() or self.share.sites)
         self._apply(seeds)
 
     def _remembered(self) -> list[str]:
@@ -189,6 +225,9 @@ class NationalRuntime:
             self.owned |= taken
             log.info("took %d site(s): %s", len(taken), ", ".join(sorted(taken)))
             self._apply(seeds)
+            assert self._engine is not None
+            for site in sorted(taken):  # a site taken over is polled at once, not within the first spread
+                self._engine.poll_now(site)
 
     async def _flush(self, timeout: float = 10.0) -> bool:
         writer = self._writer
@@ -206,8 +245,10 @@ class NationalRuntime:
 
     def close(self) -> None:
         """Stop the forwarder (after the history writer closed) and close the outbox."""
-        self.forwarder.stop()
-        self.outbox.shutdown()
+        if self._forwarder is not None:
+            self._forwarder.stop()
+        if self._outbox is not None:
+            self._outbox.shutdown()
 
     # ------------------------------------------------------------------ health
     def forwarder_state(self) -> ForwarderState:
