@@ -127,7 +127,10 @@ class Collector:
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
-            self.alerting = build_alerting(inventory, self.writer.target if self.writer else None, self.engine)
+            records = self.writer.target if self.writer else None
+            if national is not None:
+                records = national.alert_records()
+            self.alerting = build_alerting(inventory, records, self.engine)
 
     @property
     def store_path(self) -> StoreTarget | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -57,8 +58,9 @@ def network(tmp_path: Path) -> Iterator[tuple[Simulator, SimulatorThread, Path]]
 class Collectors:
     """`bibnet-ops collect` processes started by a test, stopped (or killed) at its end."""
 
-    def __init__(self, config: Path, dsn: str, tmp: Path) -> None:
+    def __init__(self, config: Path, dsn: str, tmp: Path, sim: Simulator, thread: SimulatorThread) -> None:
         self.config, self.dsn, self.tmp = config, dsn, tmp
+        self.sim, self.thread = sim, thread
         self.procs: dict[str, subprocess.Popen[str]] = {}
         self.every: list[subprocess.Popen[str]] = []
 
@@ -73,6 +75,13 @@ class Collectors:
         self.procs.setdefault(cid, proc)
         self.every.append(proc)
         return proc
+
+    def fault(self, site: str, kind: str | None) -> None:
+        """Inject a fault into the simulated site (None clears its faults)."""
+        if kind is None:
+            self.thread.call(self.sim.clear_fault, site=site)
+        else:
+            self.thread.call(self.sim.set_fault, site, kind)
 
     def kill(self, cid: str) -> None:
         self.procs[cid].send_signal(signal.SIGKILL)
@@ -91,6 +100,11 @@ class Collectors:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def events(log: str) -> list[dict[str, Any]]:
+    """The JSON events a collector printed."""
+    return [json.loads(line) for line in log.splitlines() if line.startswith("{")]
 
 
 def query(dsn: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -124,8 +138,8 @@ def until(predicate: Callable[[], bool], timeout: float, what: str) -> float:
 
 @pytest.fixture
 def collectors(tmp_path: Path, pg_server: PgServer) -> Iterator[Collectors]:
-    with network(tmp_path) as (_sim, _thread, config):
-        group = Collectors(config, pg_server.dsn(pg_server.create_database()), tmp_path)
+    with network(tmp_path) as (sim, thread, config):
+        group = Collectors(config, pg_server.dsn(pg_server.create_database()), tmp_path, sim, thread)
         try:
             yield group
         finally:
@@ -144,6 +158,12 @@ def test_kill_9_hands_the_sites_to_the_other_collector_within_the_failover_delay
     mine = sorted(s for s, o in split.items() if o == "a")
     assert mine and len(mine) < len(SITES)
     until(lambda: all(polls(dsn, s) > 0 for s in SITES), 60, "every site polled")
+    # one of a's sites is down (HARD) when a dies: b must continue the outage, not recover it or raise it again
+    down = mine[0]
+    opac = f"{down}/catalogue/opac"
+    collectors.fault(down, "outage")
+    until(lambda: query(dsn, "SELECT status, hard FROM national_check_state WHERE check_name = %s", opac)
+          == [("CRITICAL", True)], 60, "the outage in the central store")
     before = {s: polls(dsn, s) for s in mine}
     collectors.kill("a")
     killed = time.monotonic()
@@ -153,6 +173,12 @@ def test_kill_9_hands_the_sites_to_the_other_collector_within_the_failover_delay
     # within the failover delay (6 s here), and polled (and forwarded) within a few seconds more on a busy machine
     assert taken <= 6.0 and elapsed <= 6.0 + 5.0, (taken, elapsed)
     assert "took" in collectors.log("b")
+    time.sleep(3.0)  # b polls the down site a few times
+    seen_by_b = [e for e in events(collectors.log("b")) if e.get("check") == opac]
+    assert seen_by_b == [], seen_by_b  # no "OK" (false recovery), no second "CRITICAL" (duplicate problem)
+    collectors.fault(down, None)
+    until(lambda: any(e.get("check") == opac and e["new"] == "OK" for e in events(collectors.log("b"))), 30,
+          "b to see the recovery")
     # no false recovery and no repeated problem: b continued a's states rather than starting from "OK"
     health = query(dsn, "SELECT health->>'takeovers' FROM national_collectors WHERE id = 'b'")[0][0]
     assert int(health) >= len(mine)

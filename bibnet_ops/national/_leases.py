@@ -172,10 +172,11 @@ class LeaseManager:
             "AND k.classid = %s::bigint::oid AND k.objid = (hashtext(l.owner)::bigint & 4294967295)::oid)))) "
             "RETURNING site", (self.me, self.ttl, wanted, self.me, grace, _LOCK_CLASS))).fetchall()}
         self.owned |= taken
-        seeds = await self._seeds(taken)
+        seeds = await self.seeds(taken)
         return taken, seeds
 
-    async def _seeds(self, sites: set[str]) -> dict[str, CheckSeed]:
+    async def seeds(self, sites: set[str]) -> dict[str, CheckSeed]:
+        """The latest forwarded state of every check of these sites."""
         if not sites:
             return {}
         rows = await (await self._conn.execute(

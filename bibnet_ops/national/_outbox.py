@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS rollups (
 CREATE INDEX IF NOT EXISTS rollups_key ON rollups (tier, check_name, bucket);
 CREATE INDEX IF NOT EXISTS rollups_minutes ON rollups (tier, bucket);
 CREATE TABLE IF NOT EXISTS counters (check_name TEXT PRIMARY KEY, value REAL NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS states (
+    check_name TEXT PRIMARY KEY, status TEXT NOT NULL, hard INTEGER NOT NULL, hard_status TEXT NOT NULL,
+    since REAL NOT NULL, reason TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -180,6 +184,13 @@ class Outbox:
             for tr in transitions:
                 self._db.execute(ins, (self._next(), "t", json.dumps(
                     [tr.check_id, tr.time, tr.old, tr.new, tr.hard, tr.reason, tr.flapping])))
+                # the latest state stays here after forwarding: a restart without the central store seeds from it
+                self._db.execute(
+                    "INSERT INTO states AS s VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (check_name) DO UPDATE SET "
+                    "status = excluded.status, hard = excluded.hard, since = excluded.since, reason = excluded.reason, "
+                    "hard_status = CASE WHEN excluded.hard THEN excluded.status ELSE s.hard_status END "
+                    "WHERE s.since <= excluded.since",
+                    (tr.check_id, tr.new, int(tr.hard), tr.new if tr.hard else "OK", tr.time, tr.reason))
             for st in site_transitions:
                 self._db.execute(ins, (self._next(), "s", json.dumps(
                     [st.site_id, st.time, st.old, st.new, st.reason, st.root_cause])))
@@ -221,6 +232,15 @@ class Outbox:
         self.dropped_minute_rows += cur.rowcount
         self._db.execute("INSERT INTO meta (key, value) VALUES ('dropped_minute_rows', ?) ON CONFLICT (key) "
                          "DO UPDATE SET value = excluded.value", (str(self.dropped_minute_rows),))
+
+    def states(self, sites: Iterable[str]) -> list[tuple[str, str, bool, str, float, str]]:
+        """The latest state this collector saw of the checks of these sites (check, status, hard, hard status,
+        since, reason), as `national_check_state` holds them centrally."""
+        wanted = set(sites)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT check_name, status, hard, hard_status, since, reason FROM states").fetchall()
+        return [(c, st, bool(h), hs, float(t), r) for c, st, h, hs, t, r in rows if c.split("/", 1)[0] in wanted]
 
     # ------------------------------------------------------------------ forwarder side
     @property

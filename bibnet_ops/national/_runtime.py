@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from bibnet_ops.engine import CheckSeed
 from bibnet_ops.inventory import Inventory
-from bibnet_ops.national._central import Central, PgCentral
+from bibnet_ops.national._central import Central, PgCentral, seeds_from_rows
 from bibnet_ops.national._forwarder import Forwarder, ForwarderState
 from bibnet_ops.national._leases import CollectorIdInUse, LeaseManager
 from bibnet_ops.national._outbox import DEFAULT_MINUTE_ROWS, Outbox
@@ -117,6 +117,18 @@ class NationalRuntime:
         """The writer committed a batch to the outbox: let the forwarder take it now."""
         self.forwarder.nudge()
 
+    def alert_records(self) -> StoreTarget:
+        """Where alerting records alerts and reads acks and maintenance: the central store when it answers,
+        else a local file beside the outbox until the collector restarts (said in the log)."""
+        try:
+            self._check_central()
+            return self.target
+        except StoreUnreachableError as exc:
+            local = self.outbox_path.with_name(self.outbox_path.stem + "-alerts.db")
+            log.warning("central store unreachable (%s): alert records kept in %s until a restart; acks and "
+                        "maintenance windows made on the central store are not seen meanwhile", _line(exc), local)
+            return StoreTarget(str(local))
+
     def _open_central(self) -> Central:
         store: Any = open_store(self.target, timezone=self.inventory.timezone)
         return PgCentral(store, self.host, os.getpid())
@@ -148,25 +160,38 @@ class NationalRuntime:
         open_store(self.target, timezone=self.inventory.timezone).close()
 
     async def start(self, engine: _Engine, writer: _Writer | None) -> None:
-        """Configure the engine with the sites held (call after `connect`, before the engine runs)."""
+        """Configure the engine with the sites held (call after `connect`, before the engine runs).
+
+        Checks start from their last known state: the central store's, or this collector's own (kept in the
+        outbox) where it is newer or the central store is away, so a restart raises no false recovery.
+        """
         self._engine, self._writer = engine, writer
         self.forwarder.start()
-        seeds: dict[str, CheckSeed] = {}
+        central: dict[str, CheckSeed] = {}
         if self.leases is None:
             self.owned = set(self.share.sites)
         elif self.leases.connected:
             try:
                 self.leases.owned = set(self._remembered())
                 plan = await self.leases.plan(self.health())
-                _, seeds = await self.leases.acquire(plan.members)
+                await self.leases.acquire(plan.members)
                 self.owned = set(self.leases.owned)
+                central = await self.leases.seeds(self.owned)
             except Exception as exc:  # lost between connect and now: as if it had been away
                 await self.leases.disconnect()
                 log.warning("central store: %s", _line(exc))
                 self.owned = set(self._remembered() or self.share.sites)
         else:
             self.owned = set(self._remembered() or self.share.sites)
-        self._apply(seeds)
+        # seeds only apply to added checks: start from none, then add the held ones with their seeds
+        engine.reconfigure(sub_inventory(self.inventory, ()), seed={})
+        self._apply(self._merge_seeds(self.owned, central))
+
+    def _merge_seeds(self, sites: set[str], central: dict[str, CheckSeed]) -> dict[str, CheckSeed]:
+        """Central seeds, overridden by this collector's own newer ones (seen, not yet forwarded)."""
+        local = seeds_from_rows(self.outbox.states(sites))
+        newer = {c: s for c, s in local.items() if c not in central or (s.since or 0.0) > (central[c].since or 0.0)}
+        return {**central, **newer}
 
     def _remembered(self) -> list[str]:
         text = self.outbox.get("owned")
@@ -224,7 +249,7 @@ class NationalRuntime:
             self.takeovers += len(taken)
             self.owned |= taken
             log.info("took %d site(s): %s", len(taken), ", ".join(sorted(taken)))
-            self._apply(seeds)
+            self._apply(self._merge_seeds(taken, seeds))
             assert self._engine is not None
             for site in sorted(taken):  # a site taken over is polled at once, not within the first spread
                 self._engine.poll_now(site)
