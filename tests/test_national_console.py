@@ -11,10 +11,12 @@ from typing import Any
 from _postgres import PgServer
 from test_national_failover import Collectors, events, network, query, until
 
+from bibnet_ops.alerts import access_policy
 from bibnet_ops.inventory import load_inventory
 from bibnet_ops.model import SiteStatus
 from bibnet_ops.store import StoreTarget
 from bibnet_ops.tui.app import DashboardApp
+from bibnet_ops.tui.changes import ConsoleChanges, MaintenanceRequest
 from bibnet_ops.tui.nationalsource import NationalSource, StoreAcks
 from bibnet_ops.tui.screens.collectors import CollectorsScreen
 from bibnet_ops.tui.widgets import NavTable, StatusHeader
@@ -54,6 +56,13 @@ async def test_console_follows_a_collector_within_5_seconds(tmp_path: Path, pg_s
                 await wait(pilot, lambda: app.state.sites["bplp-31"].status == SiteStatus.DOWN, 30)
                 # the collector's event time is whole seconds: allow the one it rounds away
                 assert time.time() - seen_by_collector <= 5.0 + 1.0
+                # a maintenance window made on the console reaches the collector that polls the site
+                changes = ConsoleChanges(access_policy({}, read_only=False), acks=StoreAcks(StoreTarget(dsn)),
+                                         store_path=StoreTarget(dsn))
+                changes.start_maintenance(MaintenanceRequest("site", "bplp-46", 3600, "onduleur")).result(30)
+                changes.close()
+                await wait(pilot, lambda: app.state.sites["bplp-46"].status == SiteStatus.MAINTENANCE, 30)
+                assert query(dsn, "SELECT collector FROM national_site_state WHERE site = 'bplp-46'") == [("oran-1",)]
                 await pilot.press("C")
                 await wait(pilot, lambda: isinstance(app.screen, CollectorsScreen))
                 table = app.screen.query_one("#collectors", NavTable)
