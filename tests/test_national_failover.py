@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from _postgres import PgServer
+from _postgres import SUPERPASS, SUPERUSER, PgServer
 
 from bibnet_ops.inventory import load_inventory
 from bibnet_ops.sim import Simulator
@@ -194,3 +194,43 @@ def test_a_collector_id_used_twice_is_refused(collectors: Collectors) -> None:
     assert "error: collector id 'a' is already in use by a running collector on" in log
     assert f"(pid {collectors.procs['a'].pid}, last heartbeat" in log
     assert collectors.procs["a"].poll() is None  # the first one runs on
+
+
+def test_a_collector_cut_off_from_the_store_leaves_the_history_of_the_sites_taken_over(
+        tmp_path: Path, pg_server: PgServer) -> None:
+    """Collector a loses its link to PostgreSQL but not to its sites: b takes them over, a keeps polling into its
+    outbox; when a's link is back, what a saw of them after b took them is dropped: one writer per site."""
+    from _tcpproxy import TcpRelay
+
+    dbname = pg_server.create_database()
+    relay = TcpRelay((pg_server.host, pg_server.port))
+    with network(tmp_path) as (sim, thread, config):
+        direct = pg_server.dsn(dbname)
+        group = Collectors(config, direct, tmp_path, sim, thread)
+        try:
+            group.dsn = f"postgresql://{SUPERUSER}:{SUPERPASS}@127.0.0.1:{relay.port}/{dbname}"
+            group.start("a")
+            group.dsn = direct
+            until(lambda: len(owners(direct)) == len(SITES) and set(owners(direct).values()) == {"a"}, 60, "a")
+            group.start("b")
+            until(lambda: set(owners(direct).values()) == {"a", "b"}, 60, "the split")
+            site = sorted(s for s, o in owners(direct).items() if o == "a")[0]
+            opac = f"{site}/catalogue/opac"
+            relay.cut()
+            cut_at = time.time()
+            until(lambda: owners(direct)[site] == "b", 30, "b to take the site of the cut-off collector")
+            group.fault(site, "outage")
+            # both poll it: a into its outbox, b into the central store
+            until(lambda: any(e.get("check") == opac and e["hard"] for e in events(group.log("a"))), 60, "a sees it")
+            until(lambda: query(direct, "SELECT status FROM national_check_state WHERE check_name = %s", opac)
+                  == [("CRITICAL",)], 60, "b's outage in the central store")
+            relay.restore()
+            until(lambda: "queued row(s) of it dropped" in group.log("a"), 60, "a to drop its copy")
+            group.stop_all()
+            rows = query(direct, "SELECT t.t, t.new, t.hard FROM transitions t JOIN checks c ON c.id = t.check_id "
+                                 "WHERE c.name = %s AND t.t >= %s ORDER BY t.t", opac, int(cut_at * 1000))
+            hard_critical = [r for r in rows if r[1] == "CRITICAL" and r[2]]
+            assert len(hard_critical) == 1, rows  # b's, not a's as well
+        finally:
+            group.stop_all()
+            relay.close()

@@ -135,3 +135,20 @@ def test_one_process_per_outbox(tmp_path: Path) -> None:
     assert f"outbox {tmp_path / 'o.db'} is in use by another collector process (pid {os.getpid()})" in proc.stderr
     box.shutdown()
     assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0
+
+
+def test_purge_drops_a_site_from_a_moment_on(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db")
+    for t in (100.0, 200.0, 300.0):
+        box.write_batch([Transition("s1/d/c", t, "OK", "CRITICAL", True, ""),
+                         Transition("s10/d/c", t, "OK", "CRITICAL", True, "")],
+                        [SiteTransition("s1", t, "UP", "DOWN")],
+                        [("minute", "s1/d/c", int(t // 60), agg(1)), ("hour", "s1/d/c", 0, agg(1))])
+    assert box.purge_site("s1", 200.0) == 6  # two transitions, two site changes, two minutes
+    batch = box.claim()
+    assert batch is not None
+    assert [(t.check_id, t.time) for t in batch.transitions] == [("s1/d/c", 100.0), ("s10/d/c", 100.0),
+                                                                 ("s10/d/c", 200.0), ("s10/d/c", 300.0)]
+    assert [s.time for s in batch.site_transitions] == [100.0]
+    assert sorted((r[0], r[2]) for r in batch.rollups) == [("hour", 0), ("minute", 1)]
+    assert box.states(["s1"]) == [] and len(box.states(["s10"])) == 1

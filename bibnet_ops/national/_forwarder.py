@@ -56,6 +56,8 @@ class Forwarder:
         batch_rows: rows of each kind per central transaction.
         retry: seconds between attempts while the central store is unreachable.
         heartbeat_interval: seconds between heartbeats of the collector run in the central store.
+        gate: called with the monotonic time of the last (re)connection; the forwarder replays nothing until
+            it returns True (the collector first learns which of its sites were taken over meanwhile).
     """
 
     def __init__(
@@ -68,8 +70,11 @@ class Forwarder:
         retry: float = 2.0,
         heartbeat_interval: float = 60.0,
         clock: Callable[[], float] = time.time,
+        gate: Callable[[float], bool] | None = None,
     ) -> None:
         self.outbox = outbox
+        self._gate = gate
+        self._connected_at = 0.0
         self._connect = connect
         self.collector_id = collector_id
         self.key = f"{collector_id or 'collector'}:{outbox.epoch}"
@@ -147,7 +152,12 @@ class Forwarder:
                     self._central = self._connect()
                     # what a forwarder killed after the central commit left behind: drop it, do not replay it
                     self.outbox.release(self._central.forwarded(self.key))
+                    self._connected_at = time.monotonic()
                     self._reconnected()
+                if self._gate is not None and not self._gate(self._connected_at):
+                    self._wake.wait(0.2)
+                    self._wake.clear()
+                    continue
                 moved = self._forward_some()
                 now = self._clock()
                 if now >= next_beat:

@@ -53,6 +53,7 @@ class LeasePlan:
     """What a tick decided: sites lost (someone else holds them now), to release (hand over) and gained."""
 
     lost: set[str] = field(default_factory=set)
+    lost_since: dict[str, float] = field(default_factory=dict)  # when the new owner took it (local clock)
     release: set[str] = field(default_factory=set)
     members: list[str] = field(default_factory=list)
 
@@ -146,6 +147,13 @@ class LeaseManager:
             "UPDATE national_leases SET expires = now() + make_interval(secs => %s) "
             "WHERE owner = %s AND site = ANY(%s) RETURNING site", (self.ttl, self.me, sorted(self.owned)))).fetchall()}
         plan = LeasePlan(lost=self.owned - renewed, members=members)
+        if plan.lost:
+            rows = await (await conn.execute(
+                "SELECT site, extract(epoch FROM since), extract(epoch FROM now()) FROM national_leases "
+                "WHERE site = ANY(%s)", (sorted(plan.lost),))).fetchall()
+            for site, since, now_db in rows:
+                offset = float(now_db) - time.time()  # the database's clock against ours
+                plan.lost_since[site] = (float(since) if since is not None else float(now_db)) - offset
         self.owned &= renewed
         if self.me in members and len(members) > 1:
             plan.release = {s for s in self.owned if wanted_owner(s, members) != self.me}

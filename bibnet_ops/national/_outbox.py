@@ -242,6 +242,25 @@ class Outbox:
                 "SELECT check_name, status, hard, hard_status, since, reason FROM states").fetchall()
         return [(c, st, bool(h), hs, float(t), r) for c, st, h, hs, t, r in rows if c.split("/", 1)[0] in wanted]
 
+    def purge_site(self, site: str, since: float) -> int:
+        """Drop what this collector saw of `site` from `since` on: another collector held it from then.
+
+        A collector cut off from the central store keeps polling; if its group took the site over meanwhile,
+        the new owner's history is the one of record. Hour and day rollups are kept (they cannot be split).
+        """
+        prefix = site + "/"
+        with self._lock, self._tx():
+            n = self._db.execute(
+                "DELETE FROM events WHERE ((kind IN ('t', 'f') AND substr(json_extract(body, '$[0]'), 1, ?) = ?) "
+                "OR (kind = 's' AND json_extract(body, '$[0]') = ?)) AND json_extract(body, '$[1]') >= ?",
+                (len(prefix), prefix, site, since)).rowcount
+            cur = self._db.execute(
+                "DELETE FROM rollups WHERE tier = 'minute' AND substr(check_name, 1, ?) = ? AND bucket >= ?",
+                (len(prefix), prefix, int(since // 60)))
+            self._minute_rows -= cur.rowcount
+            self._db.execute("DELETE FROM states WHERE substr(check_name, 1, ?) = ?", (len(prefix), prefix))
+            return int(n + cur.rowcount)
+
     # ------------------------------------------------------------------ forwarder side
     @property
     def last_seq(self) -> int:

@@ -88,6 +88,7 @@ class NationalRuntime:
         self._engine: _Engine | None = None
         self._writer: _Writer | None = None
         self._stopping = False
+        self._leases_checked = 0.0  # monotonic time of the last successful lease check
         self.handovers = 0
         self.takeovers = 0
 
@@ -154,7 +155,12 @@ class NationalRuntime:
             log.warning("central store unreachable at start (%s): polling the sites held last time", _line(exc))
         self._outbox = Outbox(self.outbox_path, timezone=self.inventory.timezone,
                               max_minute_rows=self._max_minute_rows)
-        self._forwarder = Forwarder(self._outbox, self._open_central, collector_id=self.share.collector_id)
+        self._forwarder = Forwarder(self._outbox, self._open_central, collector_id=self.share.collector_id,
+                                    gate=self._leases_checked_since)
+
+    def _leases_checked_since(self, connected_at: float) -> bool:
+        """The forwarder may replay once the leases were checked after its (re)connection (see `_tick`)."""
+        return self.leases is None or self._leases_checked >= connected_at
 
     def _check_central(self) -> None:
         open_store(self.target, timezone=self.inventory.timezone).close()
@@ -174,8 +180,10 @@ class NationalRuntime:
             try:
                 self.leases.owned = set(self._remembered())
                 plan = await self.leases.plan(self.health())
+                self._purge_lost(plan.lost_since)
                 await self.leases.acquire(plan.members)
                 self.owned = set(self.leases.owned)
+                self._leases_checked = time.monotonic()
                 central = await self.leases.seeds(self.owned)
             except Exception as exc:  # lost between connect and now: as if it had been away
                 await self.leases.disconnect()
@@ -228,11 +236,14 @@ class NationalRuntime:
                 await leases.disconnect()
 
     async def _tick(self, leases: LeaseManager) -> None:
+        checked = time.monotonic()
         plan = await leases.plan(self.health())
         if plan.lost:
             log.warning("leases lost to another collector: %s", ", ".join(sorted(plan.lost)))
             self.owned -= plan.lost
             self._apply()
+            self._purge_lost(plan.lost_since)
+        self._leases_checked = checked
         if plan.release:
             # hand over: stop polling, get the history of these sites into the central store, then free them
             self.owned -= plan.release
@@ -253,6 +264,14 @@ class NationalRuntime:
             assert self._engine is not None
             for site in sorted(taken):  # a site taken over is polled at once, not within the first spread
                 self._engine.poll_now(site)
+
+    def _purge_lost(self, lost_since: dict[str, float]) -> None:
+        for site, since in sorted(lost_since.items()):
+            dropped = self.outbox.purge_site(site, since)
+            if dropped:
+                log.warning("%s was polled by another collector from %s: %d queued row(s) of it dropped "
+                            "(that collector's history is the one kept)", site,
+                            time.strftime("%H:%M:%S", time.localtime(since)), dropped)
 
     async def _flush(self, timeout: float = 10.0) -> bool:
         writer = self._writer
