@@ -24,6 +24,7 @@ from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckSpec
 
 if TYPE_CHECKING:
+    from bibnet_ops.national import NationalRuntime
     from bibnet_ops.store import StoreLike, StoreTarget
 
 __all__ = ["BufferGauge", "Collector", "CollectorStatus"]
@@ -79,6 +80,8 @@ class Collector:
             (alerting then keeps no records either).
         alerts: attach alerting (rules from `[alerts]`; disabled rules still honour maintenance windows).
         first_spread: seconds over which the engine spreads its first polls (and a reload's added checks').
+        national: a regional collector of the national network: history goes through its outbox to the
+            central store (`store` is then ignored), alerting reads and records there too.
     """
 
     def __init__(
@@ -88,13 +91,26 @@ class Collector:
         store: StoreLike | bool | None = None,
         alerts: bool = True,
         first_spread: float = 60.0,
+        national: NationalRuntime | None = None,
     ) -> None:
         from bibnet_ops.store import Retention, StoreWriter, check_infos, resolve_store
 
         self.inventory = inventory
         self.engine = Engine(inventory, first_spread=first_spread)
         self.writer: Any = None
-        if store is not False:
+        self.national = national
+        self._buffer: BufferGauge | None = None
+        if national is not None:
+            self.writer = StoreWriter(
+                national.open_outbox,  # type: ignore[arg-type]  # the outbox is the writer's part of a HistoryStore
+                checks=check_infos(inventory.checks, _kinds(inventory)),
+                timezone=inventory.timezone,
+                on_commit=national.committed,
+            ).start()
+            self.writer.target = national.target  # what alerting and `store_path` name: the central store
+            self.engine.subscribe(self.writer.handle)
+            self._buffer = national
+        elif store is not False:
             given = None if store is None or store is True else store
             target = resolve_store(given, inventory.settings, inventory.root)
             self.writer = StoreWriter(
@@ -106,14 +122,16 @@ class Collector:
             self.engine.subscribe(self.writer.handle)
         self.alerting: Any = None
         self._closing: asyncio.Future[None] | None = None
-        self._buffer: BufferGauge | None = None
         self.reloads = 0
         self.reload_failures = 0
         self.last_reload: float | None = None
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
-            self.alerting = build_alerting(inventory, self.writer.target if self.writer else None, self.engine)
+            records = self.writer.target if self.writer else None
+            if national is not None:
+                records = national.alert_records()
+            self.alerting = build_alerting(inventory, records, self.engine)
 
     @property
     def store_path(self) -> Path | StoreTarget | None:
@@ -222,13 +240,28 @@ class Collector:
 
     # Running.
 
+    async def join(self) -> None:
+        """A regional collector joins its lease group and polls the sites it holds (before `run`).
+
+        Raises:
+            CollectorIdInUse: another running collector has this collector id.
+        """
+        if self.national is not None:
+            await self.national.start(self.engine, self.writer)
+
     async def run(self) -> None:
         """Run until `stop()`; alerting is drained and history committed before returning."""
+        leases: asyncio.Task[None] | None = None
         try:
             if self.alerting is not None:
                 await self.alerting.start()
+            if self.national is not None:
+                leases = asyncio.create_task(self.national.run())
             await self.engine.run()
         finally:
+            if leases is not None:
+                leases.cancel()
+                await asyncio.gather(leases, return_exceptions=True)
             await self.close()
 
     async def close(self) -> None:
@@ -242,6 +275,11 @@ class Collector:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        if self.national is not None:
+            try:
+                await self.national.stop()  # hands the sites over before the history below is closed
+            except Exception:
+                log.exception("leaving the collector group")
         if self.alerting is not None:
             try:
                 await self.alerting.stop()
@@ -249,6 +287,8 @@ class Collector:
                 log.exception("alerting did not stop cleanly")
         if self.writer is not None:
             self.writer.close()
+        if self.national is not None:
+            self.national.close()
 
     def stop(self) -> None:
         self.engine.stop()

@@ -101,6 +101,13 @@ def run_dashboard(
 
     if keymap is None:
         keymap = keymap_or_exit(args)
+    from bibnet_ops.cli._store_arg import store_target
+
+    target = store_target(args, inventory) if store is None else None
+    if target is not None and target.is_postgres:
+        from bibnet_ops.cli._national_console import run_national_console
+
+        return run_national_console(inventory, args, target, keymap)
     collector = CollectorProcess(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
     # Acks go to the child's AlertManager over its socket; windows through the store, which the child follows.
     changes = ConsoleChanges(
