@@ -322,6 +322,16 @@ class DashboardApp(ConsoleApp):
             elif isinstance(screen, ProblemsScreen) and screen.ready and action in ("ack", "unack"):
                 screen.clear_marks()
 
+    def config_reloaded(self, inventory: Inventory) -> None:
+        """The collector runs a reloaded inventory: show its sites and checks from now on."""
+        self.inventory = inventory
+        self.state.follow(inventory)
+        self._refilter(force=True)
+        self.refresh_header()
+
+    def action_reload_config(self) -> None:
+        self.request_reload()
+
     def action_maintenance_list(self) -> None:
         from bibnet_ops.tui.screens.windows import MaintenanceListScreen
 

@@ -219,4 +219,8 @@ FR: dict[str, str] = {
     "note.change_failed": "Non effectué : {error}",
     "note.no_site": "Sélectionnez d'abord un site",
     "note.no_changes": "Cette console ne modifie rien (aucun collecteur attaché)",
+    "key.reload_config": "Recharger la configuration",
+    "note.reloading": "Rechargement de la configuration…",
+    "note.reloaded": "Configuration rechargée : {summary}",
+    "note.reload_refused": "Configuration refusée, l'actuelle reste en place :\n{error}",
 }
