@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bibnet_ops.engine._checkstate import CheckState
+from bibnet_ops.engine._evidence import Evidence, evidence_of
 from bibnet_ops.engine._health import PollHealth
 from bibnet_ops.engine._reconfigure import CheckSeed, Reconfiguration
 from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, Scheduler
@@ -322,6 +323,11 @@ class Engine:
             flap_percent=round(state.flap_pct, 1),
             polling=self._scheduler.running(check_id),
         )
+
+    def evidence(self, check_id: str) -> Evidence:
+        """The raw reply the check's last result was judged on, bounded and redacted (KeyError if unknown)."""
+        state = self._states[check_id]
+        return evidence_of(state.spec, state.last)
 
     def site_state(self, site_id: str) -> SiteSnapshot:
         """The current derived status of one site (KeyError if unknown)."""
