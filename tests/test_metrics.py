@@ -55,10 +55,10 @@ async def test_metrics_show_checks_sites_and_health(tmp_path: Path) -> None:
                         collector.snapshot().checks["lib/scanner/http"].hard_status.value != "CRITICAL":
                     await asyncio.sleep(0.05)
             found = await asyncio.to_thread(scrape, server.url)
-            labels = {"site": "lib", "device": "scanner", "check": "http", "kind": "catalogue", "template": "web",
-                      "probe": "http"}
+            labels = {"site": "lib", "device": "scanner", "check": "http", "kind": "catalogue", "template": "web"}
             assert one(found, "bibnet_check_status", **labels) == 2.0
-            assert one(found, "bibnet_check_hard", **labels) == 1.0
+            assert "bibnet_check_soft" not in found  # every check is in its HARD state now
+            assert one(found, "bibnet_check_value", site="lib", device="web", metric="", unit="s") > 0
             assert one(found, "bibnet_check_status", site="lib", device="web") == 0.0
             assert one(found, "bibnet_check_latency_seconds", site="lib", device="web") > 0
             assert one(found, "bibnet_check_last_poll_timestamp_seconds", site="lib", device="web") > 1.7e9
