@@ -160,3 +160,24 @@ async def test_collector_metrics_and_pid_file_keys_are_validated(tmp_path: Path)
         net.write_text(net.read_text().replace("127.0.0.1:99999", "[::1]:9877"))
         code, _, err = await bibnet(tmp_path, "config", "validate")
         assert code == 0, err
+
+
+def test_the_systemd_unit_example_is_valid(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    import pytest
+
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    text = (ROOT / "contrib" / "bibnet-ops-collect.service").read_text(encoding="utf-8")
+    assert "ExecReload=" in text and "bibnet-ops reload" in text and "RestartPreventExitStatus=2" in text
+    # the example's install path replaced by this environment's command, so verify can check it is executable
+    command = Path(sys.executable).with_name("bibnet-ops")
+    if not command.exists():
+        pytest.skip(f"{command} is not installed")
+    unit = tmp_path / "bibnet-ops-collect.service"
+    unit.write_text(text.replace("/opt/bibnet-ops/venv/bin/bibnet-ops", str(command)), encoding="utf-8")
+    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and not done.stderr.strip(), done.stderr

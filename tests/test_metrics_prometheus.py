@@ -158,3 +158,15 @@ def test_prometheus_scrapes_the_collector(tmp_path: Path, simulated: tuple[Simul
             collector.kill()
             collector.wait()
     assert collector.returncode == 0, collector_log.read_text()
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian's prometheus package) is not installed")
+def test_the_alert_rules_in_the_docs_are_valid(tmp_path: Path) -> None:
+    docs = (REPO / "docs" / "metrics.md").read_text(encoding="utf-8")
+    match = re.search(r"# /etc/prometheus/bibnet.rules.yml\n(.*?)```", docs, re.S)
+    assert match, "docs/metrics.md lost its rules example"
+    rules = tmp_path / "bibnet.rules.yml"
+    rules.write_text(match.group(1), encoding="utf-8")
+    done = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 5 rules found" in done.stdout
