@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
 from test_cli_check import bibnet, config
 
 from bibnet_ops.cli import GLOBAL_OPTIONS, build_parser
@@ -129,11 +130,12 @@ def test_formatters_keep_a_traceback_together() -> None:
     assert data["level"] == "ERROR" and "ValueError: bad reply" in data["exc"]
 
 
-def test_configure_logging_auto_is_text_on_a_terminal_or_pipe(tmp_path: Path) -> None:
+def test_configure_logging_auto_is_text_on_a_terminal_or_pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
     import logging
 
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
     with (tmp_path / "out.log").open("w") as stream:
-        os.environ.pop("JOURNAL_STREAM", None)
         assert configure_logging("auto", "INFO", stream) == "text"
         logging.getLogger("bibnet_ops.test").info("hello")
         assert configure_logging("json", "WARNING", stream) == "json"
@@ -165,8 +167,6 @@ async def test_collector_metrics_and_pid_file_keys_are_validated(tmp_path: Path)
 def test_the_systemd_unit_example_is_valid(tmp_path: Path) -> None:
     import shutil
     import subprocess
-
-    import pytest
 
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

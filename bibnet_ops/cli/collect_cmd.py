@@ -228,5 +228,9 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of `bibnet-ops collect`."""
     from bibnet_ops.cli.config_cmd import inventory_or_exit
 
+    if not args.once:
+        # a reload asked while the configuration is still being read at start must not end the process
+        # (SIGHUP's default); the running loop installs the real handler
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     inventory = inventory_or_exit(args)
     return asyncio.run(_collect(args, inventory))

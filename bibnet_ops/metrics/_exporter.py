@@ -34,7 +34,7 @@ CHECK_LABELS = ("site", "device", "check", "kind", "template")
 """Labels of every per-check series: the check's id parts, its device kind (its template's kind) and template."""
 SITE_LABELS = ("site", "region", "wilaya")
 _SITE_STATUSES = tuple(s.value for s in SiteStatus)
-_SNAPSHOT_TRIES = 3
+_SNAPSHOT_TRIES = 5
 
 
 class MetricsSource(Protocol):
@@ -89,23 +89,23 @@ class EngineExporter(Collector):
             self._labels_for = inventory
         return self._check_labels, self._site_labels
 
-    def _snapshot(self) -> EngineSnapshot:
-        # the scrape runs on the HTTP server's thread while the loop polls; a reload changing the dicts
-        # under the copy only means trying again
+    def _read(self) -> tuple[EngineSnapshot, CollectorStatus]:
+        # the scrape runs on the HTTP server's thread while the loop polls: a reload changing the check
+        # dicts, or a poll recording its lag, under the copy only means reading again
         for attempt in range(_SNAPSHOT_TRIES):
             try:
-                return self.source.snapshot()
+                return self.source.snapshot(), self.source.status()
             except RuntimeError:
                 if attempt == _SNAPSHOT_TRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
     def collect(self) -> Iterator[Any]:
-        snap = self._snapshot()
+        snap, status = self._read()
         check_labels, site_labels = self._labels()
         yield from self._checks(snap, check_labels)
         yield from self._sites(snap, site_labels)
-        yield from self._health(self.source.status())
+        yield from self._health(status)
 
     def _checks(self, snap: EngineSnapshot, labels_of: dict[str, dict[str, str]]) -> Iterator[Any]:
         # samples are added with the cached label dicts (Metric.add_sample): a scrape builds no label
