@@ -252,6 +252,9 @@ async def test_reload_without_a_running_collector_says_so(tmp_path: Path, webhoo
         code, _, stderr = await bibnet("reload", "--config", str(net.root))
         assert code == 1
         assert "no running collector" in stderr
+        code, _, stderr = await bibnet("reload", "--config", str(net.root), "--pid", str(os.getpid()))
+        assert code == 1  # this test process is no collector: it gets no SIGHUP
+        assert "is not a running bibnet-ops collector" in stderr
 
 
 async def test_removing_a_down_site_closes_its_alert_without_a_recovery(tmp_path: Path,

@@ -77,7 +77,8 @@ def collector_process(pid: int) -> bool:
         except PermissionError:
             return True
         return True
-    return b"bibnet" in cmdline and b"collect" in cmdline
+    args = cmdline.split(b"\0")
+    return b"collect" in args and any(b"bibnet" in arg for arg in args)
 
 
 class CollectorService:

@@ -80,13 +80,16 @@ def _wait_for_answer(status: Path, before: float | None, pid: int, timeout: floa
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `bibnet-ops reload`."""
-    from bibnet_ops.cli._service import pid_file_path, read_pid_file, status_path
+    from bibnet_ops.cli._service import collector_process, pid_file_path, read_pid_file, status_path
     from bibnet_ops.cli.config_cmd import inventory_or_exit
     from bibnet_ops.store import store_path
 
     inventory = inventory_or_exit(args)  # exits 2 listing file:line issues: nothing is sent
     pid_file = pid_file_path(args.pid_file, inventory)
     pid: int | None = args.pid
+    if pid is not None and not collector_process(pid):
+        print(f"bibnet-ops reload: process {pid} is not a running bibnet-ops collector", file=sys.stderr)
+        return 1
     if pid is None and pid_file is not None:
         pid = read_pid_file(pid_file)
         if pid is None:
