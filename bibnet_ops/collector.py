@@ -218,14 +218,18 @@ class Collector:
             alerts_config = alerting_config(inventory)  # before anything changes: a failure changes nothing
         old_settings = self.inventory.settings.get("collector", {}) if isinstance(self.inventory.settings, dict) else {}
         new_settings = inventory.settings.get("collector", {}) if isinstance(inventory.settings, dict) else {}
+        polled_before = {c.split("/", 1)[0] for c in self.engine.check_ids}
         result = self.engine.reconfigure(inventory, checks, seed=seed)
+        polled_now = {c.split("/", 1)[0] for c in self.engine.check_ids}
+        # a site none of whose checks is polled here any more is forgotten by alerting like a removed one
+        unpolled = sorted(set(result.sites_removed) | (polled_before - polled_now))
         if self.writer is not None:
             wanted = set(result.added) | set(result.changed)
             specs = [c for c in (inventory.checks if checks is None else checks) if c.id in wanted]
             if specs:
                 self.writer.register_checks(check_infos(specs, _kinds(inventory)))
         if self.alerting is not None and alerts_config is not None:
-            self.alerting.reconfigure(alerts_config, inventory, result.removed, result.sites_removed)
+            self.alerting.reconfigure(alerts_config, inventory, result.removed, unpolled)
         self.inventory = inventory
         for key in _RESTART_KEYS:
             if old_settings.get(key) != new_settings.get(key):

@@ -179,6 +179,10 @@ class CollectorServer:
                 self.loop.call_soon_threadsafe(self._handle, command)
 
     def _handle(self, command: Command) -> None:
+        if command.name == "reload":
+            assert self.loop is not None
+            self.loop.create_task(self._reload(command), name="bibnet-reload")
+            return
         try:
             value = self._run(command)
         except Exception as exc:  # the dashboard shows the error to the person who asked
@@ -208,6 +212,25 @@ class CollectorServer:
             now = time.time()
             return {k: a for k, a in alerting.acks.items() if a.active(now)}
         raise ValueError(f"unknown command {command.name!r}")
+
+    async def _reload(self, command: Command) -> None:
+        """Re-read the configuration directory and apply it; the reply is the outcome (or the config's issues)."""
+        from bibnet_ops.inventory import load_inventory
+
+        try:
+            if self.spec.config_dir is None:
+                raise NotAvailableError("this collector was given its inventory, not a directory to re-read")
+            inventory = await asyncio.to_thread(load_inventory, self.spec.config_dir)
+            result = self.collector.reload(inventory)
+            log.warning("reloaded %s: %s", self.spec.config_dir, result.summary())
+        except Exception as exc:  # a ConfigError travels whole: the console lists its file:line issues
+            self.collector.reload_failed()
+            log.warning("reload refused: %s", exc)
+            if command.id:
+                self.outbox.message(Reply(command.id, None, *pack_error(exc)))
+            return
+        if command.id:
+            self.outbox.message(Reply(command.id, {"result": result, "inventory": inventory}))
 
     # Resynchronising a dashboard that lost state events.
 

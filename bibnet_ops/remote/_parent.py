@@ -346,6 +346,21 @@ class CollectorProcess:
             return None
         return self._call("acks", {})
 
+    def reload_config(self) -> Future[Any]:
+        """Make the child re-read its configuration directory and apply it (`Collector.reload`).
+
+        The future holds `{"result": Reconfiguration, "inventory": Inventory}`, or raises the
+        `ConfigError` listing the new configuration's issues (the running one stays).
+        """
+        future = self._call("reload", {})
+
+        def follow(done: Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self._checks = list(done.result()["inventory"].checks)  # poll_now matches the new checks
+
+        future.add_done_callback(follow)
+        return future
+
     def _call(self, name: str, args: dict[str, Any]) -> Future[Any]:
         future: Future[Any] = Future()
         with self._lock:
