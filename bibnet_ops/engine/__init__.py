@@ -9,6 +9,7 @@ Usage::
     engine.poll_now("bplp-31")        # re-poll a selection at once
     engine.evidence("bplp-31/catalogue/opac")  # the raw reply its last result was judged on
     engine.set_maintenance("bplp-31", True)
+    engine.reconfigure(new_inventory)  # reload: diff by check id, unchanged checks keep their state
 
 The engine knows no screen, store or alerting; they subscribe to its events.
 """
@@ -27,6 +28,7 @@ from bibnet_ops.engine._engine import (
 )
 from bibnet_ops.engine._evidence import EVIDENCE_LIMIT, Evidence, evidence_of, redact_evidence
 from bibnet_ops.engine._health import PollHealth
+from bibnet_ops.engine._reconfigure import CheckSeed, Reconfiguration
 from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, guarded_probe, poll_once
 from bibnet_ops.engine._sites import NETWORK_KINDS, reachability_checks
 
@@ -37,12 +39,14 @@ __all__ = [
     "FLAP_WINDOW",
     "NETWORK_KINDS",
     "TIMEOUT_MARGIN",
+    "CheckSeed",
     "CheckSnapshot",
     "CheckState",
     "Engine",
     "EngineSnapshot",
     "Evidence",
     "PollHealth",
+    "Reconfiguration",
     "SiteSnapshot",
     "Subscriber",
     "close_probe_clients",
