@@ -10,6 +10,7 @@ dashboard per open tab, none left once the tabs are closed and the server is sto
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -251,3 +252,24 @@ def test_serve_refuses_a_bad_config_and_an_unusable_store_before_listening(tmp_p
                           "--port", str(port)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "bogus_key" in run.stderr and f"{site.name}:" in run.stderr
+    run = subprocess.run([sys.executable, "-m", "bibnet_ops", "--config", str(REPO / "config"), "serve",
+                          "--port", str(port), "--store", "/proc/no-such-dir/history.db"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "the collector did not start" in run.stderr and "/proc/no-such-dir" in run.stderr
+
+
+def test_each_tab_runs_an_attached_dashboard_read_only_unless_writable(tmp_path: Path) -> None:
+    from bibnet_ops.cli import build_parser
+    from bibnet_ops.cli.serve_cmd import tab_command
+
+    def command(*argv: str) -> list[str]:
+        args = build_parser().parse_args(["serve", *argv])
+        return shlex.split(tab_command(args, tmp_path / "config", tmp_path / "c.sock"))
+
+    plain = command()
+    assert plain[0] == "exec" and plain[1:4] == [sys.executable, "-m", "bibnet_ops"]
+    assert plain[plain.index("--attach") + 1] == str(tmp_path / "c.sock") and "--read-only" in plain
+    writable = command("--writable", "--lang", "fr", "--theme", "high-contrast", "--tiles")
+    assert "--read-only" not in writable
+    assert writable[writable.index("--lang") + 1] == "fr" and "--tiles" in writable
+    assert "--read-only" in command("--writable", "--read-only")  # asked for both: the safe one wins
