@@ -4,7 +4,8 @@ The simulator serves a small network on loopback, `serve` runs one collector for
 a dashboard process attached to that collector. The test reads what xterm.js shows (its buffer rows, through
 the DevTools protocol: the page draws on a canvas), types keys into the page, opens a second tab, closes tabs
 and the browser, and checks which processes exist after each step: one collector whatever the tabs, one
-dashboard per open tab, none left once the tabs are closed and the server is stopped.
+dashboard per open tab, none left once a tab is closed, quit with `q` or its browser gone, and nothing at all
+once the server is stopped.
 """
 
 from __future__ import annotations
@@ -184,6 +185,7 @@ def _type(driver: Any, *keys: str) -> None:
 def test_a_browser_tab_shows_the_dashboard_answers_keys_and_leaves_no_process(
     served: tuple[str, subprocess.Popen[str]], browser: Any
 ) -> None:
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     url, proc = served
@@ -230,7 +232,17 @@ def test_a_browser_tab_shows_the_dashboard_answers_keys_and_leaves_no_process(
     assert left[0].pid in {p.pid for p in gone}
     assert "6 sites" in _text(browser)  # the other tab still works
 
-    # The browser goes away: the last tab's process ends too; the collector keeps polling for the next tab.
+    # q typed in the page quits that tab's dashboard: its process ends and the page says the session ended.
+    _type(browser, "q")
+    wait_for("the quit tab's process to end", lambda: tabs(server) == [], timeout=20)
+    wait_for("the page to say so", lambda: "-closed" in (browser.find_element(By.TAG_NAME, "body")
+                                                          .get_attribute("class") or ""), timeout=10)
+
+    # A third tab, then the browser goes away: that tab's process ends too; the collector keeps polling.
+    browser.switch_to.new_window("tab")
+    browser.get(url)
+    wait_for("the third tab's dashboard", lambda: "6 sites" in _text(browser))
+    assert len(tabs(server)) == 1
     browser.quit()
     wait_for("the last tab's process to end", lambda: tabs(server) == [], timeout=20)
     assert len(collectors(server)) == 1

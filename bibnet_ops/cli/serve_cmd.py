@@ -63,7 +63,8 @@ def tab_command(args: argparse.Namespace, config_dir: Path, socket_path: Path) -
     if args.lang:
         argv += ["--lang", args.lang]
     if args.store:
-        argv += ["--store", args.store]
+        # a path is made absolute (a tab may not share the server's working directory); a URL is kept
+        argv += ["--store", args.store if "://" in args.store else str(Path(args.store).resolve())]
     if args.keymap:
         argv += ["--keymap", str(Path(args.keymap).resolve())]
     if args.tiles is not None:
