@@ -224,3 +224,30 @@ async def test_an_oai_pmh_check_shows_its_requests_and_answers(tmp_path: Any) ->
         finally:
             await asyncio.to_thread(collector.stop)
             snmp.forget_baselines()
+
+
+def test_last_reply_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing catalogue's reply as a technician sees it over SSH at 80x24."""
+    from test_tui_support import fixed_events, frozen_clock, frozen_host
+
+    from bibnet_ops.tui.source import StaticSource
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    reply = ("HTTP/1.1 503 Service Unavailable\nServer: Apache/2.4.62 (Debian)\nRetry-After: 120\n"
+             "Content-Type: text/html; charset=utf-8\nSet-Cookie: <redacted>\n\n"
+             "<html><body><h1>Koha est en maintenance</h1><p>Retour prévu à 14h.</p></body></html>")
+    cid = "bplp-25/catalogue/opac"
+    events = [*fixed_events(), Sample(cid, CheckStatus.CRITICAL, "HTTP 503 Service Unavailable",
+                                      time=frozen_clock() - 65, evidence=reply)]
+    app = DashboardApp(fixed_inventory_(), StaticSource(events), lang="en", clock=frozen_clock, host=frozen_host,
+                       refresh=60.0)
+
+    async def open_reply(pilot: Any) -> None:
+        await pilot.pause()
+        app.open_site("bplp-25")
+        await until(pilot, lambda: isinstance(app.screen, SiteDetailScreen))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EvidenceScreen) and app.screen.evidence is not None)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_reply)
