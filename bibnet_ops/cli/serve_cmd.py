@@ -80,6 +80,9 @@ def _run(args: argparse.Namespace) -> int:
 
     inventory = inventory_or_exit(args)
     keymap_or_exit(args)  # a bad keymap is refused here, not in every tab
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        print(f"bibnet-ops serve: warning: the page has no login and {args.host} is not loopback; anyone who "
+              "reaches it sees the network (use an SSH tunnel or an authenticating reverse proxy)", file=sys.stderr)
     workdir = Path(tempfile.mkdtemp(prefix="bibnet-serve-"))  # mode 0700: only this user reaches the socket
     socket_path = workdir / "collector.sock"
     collector = CollectorProcess(inventory, store=args.store, listen=socket_path, stream=False)
@@ -99,14 +102,15 @@ def _run(args: argparse.Namespace) -> int:
 
         mode = "read-only" if args.read_only or not args.writable else "writable"
         checks = collector.ready.checks if collector.ready is not None else len(inventory.checks)
+        address = args.public_url or f"http://{args.host}:{args.port}/"
         server = DashboardServer(
             tab_command(args, Path(inventory.root).resolve(), socket_path),
             host=args.host,
             port=args.port,
             title=f"bibnet-ops — {inventory.name}" if inventory.name else "bibnet-ops",
             public_url=args.public_url,
-            banner=f"bibnet-ops serve: http://{args.host}:{args.port}/ ({mode}; one collector polls "
-                   f"{checks} checks for every tab; ctrl+c stops)",
+            banner=f"bibnet-ops serve: {address} ({mode}; one collector polls {checks} checks for every tab; "
+                   "ctrl+c stops)",
             tab_quit_timeout=TAB_QUIT_TIMEOUT,
             # A served page without its collector would only show stale states: stop serving, say why.
             watch=collector.collector_stopped,
