@@ -204,8 +204,7 @@ def test_json_is_the_plain_dump_of_the_report(tmp_path: Path, store: SqliteStore
     # render_json writes long lists by hand for speed: it must be exactly json.dumps of the report
     from dataclasses import asdict
 
-    from bibnet_ops.reports import Outage, UnknownPeriod
-    from bibnet_ops.reports._render import fmt_local
+    from bibnet_ops.reports import Outage, UnknownPeriod, fmt_local
 
     def plain(value: object, key: str = "") -> object:
         if isinstance(value, dict):

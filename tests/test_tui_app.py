@@ -219,3 +219,18 @@ async def test_q_quits() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_tick_after_the_last_screen_is_gone() -> None:
+    # Textual closes every screen before the app's timers when it shuts down, so a refresh tick can land
+    # on an empty screen stack (it did: ScreenStackError from refresh_header, a quit at the wrong moment).
+    source = StaticSource()
+    app = DashboardApp(fixed_inventory(), source, lang="en", clock=frozen_clock, host=frozen_host)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, OverviewScreen)
+    assert app.screen_stack == []
+    source._events.append(SiteStatusChange("bplp-11", frozen_clock(), SiteStatus.UP, SiteStatus.DOWN))
+    app.tick()  # the tick that was already due when the screens went
+    app.refresh_header()
+    assert app.return_code in (None, 0)

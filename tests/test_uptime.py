@@ -10,19 +10,22 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bibnet_ops.model import OpeningHours
-from bibnet_ops.reports._calendar import service_days, service_spans
-from bibnet_ops.reports._intervals import intersect, measure, normalize, subtract
-from bibnet_ops.reports._uptime import (
+from bibnet_ops.accounting import (
     CHECK_CATEGORY,
     SITE_CATEGORY,
     Availability,
     account,
     combine,
     coverage,
+    intersect,
+    measure,
+    normalize,
+    subtract,
     timeline,
     worst_of,
 )
+from bibnet_ops.model import OpeningHours
+from bibnet_ops.reports._calendar import service_days, service_spans
 from bibnet_ops.store import CollectorRun, MaintenanceWindow, window_intervals
 
 ALG = ZoneInfo("Africa/Algiers")
@@ -179,7 +182,7 @@ def test_device_is_down_while_any_check_is_down() -> None:
 def test_span_index_matches_intersection() -> None:
     import random
 
-    from bibnet_ops.reports._intervals import SpanIndex
+    from bibnet_ops.accounting import SpanIndex
 
     rng = random.Random(3)
     for _ in range(300):
@@ -211,8 +214,7 @@ def test_worst_of_equals_combining_each_checks_timeline() -> None:
 
 def test_accounting_is_the_span_index_overlap_to_the_last_bit() -> None:
     # account_on inlines SpanIndex.overlap for speed: every figure must be the very same float
-    from bibnet_ops.reports._intervals import SpanIndex
-    from bibnet_ops.reports._uptime import DOWN, UNKNOWN, UP, Basis, account_on
+    from bibnet_ops.accounting import DOWN, UNKNOWN, UP, Basis, SpanIndex, account_on
 
     rng = random.Random(5)
     for _ in range(200):

@@ -9,15 +9,6 @@ No Textual here: the dashboard calls these functions.
 from __future__ import annotations
 
 from bibnet_ops.alerts._acks import acknowledge, login_name, problem_key, unacknowledge
-from bibnet_ops.alerts._config import (
-    AlertsConfig,
-    EscalationStep,
-    ReceiverConfig,
-    Rule,
-    parse_alerts,
-    parse_duration,
-    validate_alerts,
-)
 from bibnet_ops.alerts._dispatch import DeliveryStats, Dispatcher
 from bibnet_ops.alerts._manager import AlertManager, OpenAlert, Problem
 from bibnet_ops.alerts._model import (
@@ -39,7 +30,16 @@ from bibnet_ops.alerts._receivers import (
     make_receiver,
 )
 from bibnet_ops.alerts._store import AlertLog, AuditRecord
-from bibnet_ops.alerts._wiring import MaintenanceSync, build_alerting, store_file
+from bibnet_ops.alerts._wiring import MaintenanceSync, alerting_config, build_alerting, store_file
+from bibnet_ops.inventory import (
+    AlertsConfig,
+    EscalationStep,
+    ReceiverConfig,
+    Rule,
+    parse_alerts,
+    parse_duration,
+    validate_alerts,
+)
 
 __all__ = [
     "ACTIONS",
@@ -70,6 +70,7 @@ __all__ = [
     "WebhookReceiver",
     "access_policy",
     "acknowledge",
+    "alerting_config",
     "build_alerting",
     "login_name",
     "make_receiver",

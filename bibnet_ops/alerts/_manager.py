@@ -20,14 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bibnet_ops.alerts._ack_api import AckMixin
-from bibnet_ops.alerts._config import AlertsConfig, Rule
 from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._model import Ack, NotificationKind
 from bibnet_ops.alerts._notes import NoteMixin
+from bibnet_ops.alerts._reload import ReloadMixin
 from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
 from bibnet_ops.events import FlappingChange, Sample, SiteStatusChange, StateChange
-from bibnet_ops.inventory import Inventory
+from bibnet_ops.inventory import AlertsConfig, Inventory, Rule
 from bibnet_ops.model import CheckStatus, SiteStatus
 
 __all__ = ["AlertManager", "OpenAlert", "Problem"]
@@ -37,7 +37,7 @@ log = logging.getLogger("bibnet_ops.alerts")
 _COVERING = (SiteStatus.DOWN, SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
 
 
-class AlertManager(NoteMixin, AckMixin):
+class AlertManager(NoteMixin, AckMixin, ReloadMixin):
     """Subscribe `manager.handle` to the engine, then `await manager.start()`; `await manager.stop()` at exit.
 
     Args:

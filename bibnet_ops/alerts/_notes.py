@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bibnet_ops.alerts._ack_api import AckMixin
-from bibnet_ops.alerts._config import AlertsConfig
 from bibnet_ops.alerts._model import Notification, NotificationKind
 from bibnet_ops.alerts._state import OpenAlert
-from bibnet_ops.inventory import Inventory
+from bibnet_ops.inventory import AlertsConfig, Inventory
 
 __all__ = ["NoteMixin"]
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from bibnet_ops.alerts._config import ReceiverConfig
 from bibnet_ops.alerts._model import Notification
+from bibnet_ops.inventory import ReceiverConfig
 from bibnet_ops.model import SecretError
 
 __all__ = ["CommandReceiver", "DeliveryError", "EmailReceiver", "Receiver", "WebhookReceiver", "make_receiver"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bibnet_ops.alerts._config import Rule
+from bibnet_ops.inventory import Rule
 
 __all__ = ["OpenAlert", "Problem", "Route"]
 

@@ -13,15 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bibnet_ops.alerts._config import parse_alerts
 from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._manager import AlertManager
 from bibnet_ops.alerts._receivers import make_receiver
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.inventory import Inventory
-from bibnet_ops.store import MaintenanceSchedule
+from bibnet_ops.inventory import AlertsConfig, Inventory, parse_alerts
+from bibnet_ops.store import MaintenanceSchedule, StoreTarget, resolve_store
 
-__all__ = ["MaintenanceSync", "build_alerting", "store_file"]
+__all__ = ["MaintenanceSync", "alerting_config", "build_alerting", "store_file"]
 
 log = logging.getLogger("bibnet_ops.alerts")
 
@@ -30,14 +29,18 @@ class _Engine(Protocol):
     def subscribe(self, callback: Callable[[Any], None]) -> Any: ...
 
 
-def store_file(store: object) -> Path | None:
-    """The SQLite path behind `store`: a path, or any object with a `path` attribute (SqliteStore, StoreWriter)."""
+def store_file(store: object) -> StoreTarget | None:
+    """The store behind `store`: a path, URL or StoreTarget, or any object with a `target` (StoreWriter) or a
+    `path` attribute (SqliteStore)."""
     if store is None:
         return None
-    if isinstance(store, str | Path):
-        return Path(store)
+    if isinstance(store, str | Path | StoreTarget):
+        return resolve_store(store)
+    target = getattr(store, "target", None)
+    if isinstance(target, StoreTarget):
+        return target
     path = getattr(store, "path", None)
-    return Path(path) if path is not None else None
+    return resolve_store(Path(path)) if path is not None else None
 
 
 class MaintenanceSync:
@@ -78,6 +81,15 @@ class MaintenanceSync:
         self.current = active
 
 
+def alerting_config(inventory: Inventory) -> AlertsConfig:
+    """The `[alerts]` table of the inventory as the manager uses it (no rules when alerting is disabled)."""
+    config = parse_alerts(inventory.settings.get("alerts") or {}, inventory.sites, inventory.root)
+    if not config.enabled:
+        config = type(config)(enabled=False, receivers=config.receivers, rules=(), settle=config.settle,
+                              settle_max=config.settle_max, subject_prefix=config.subject_prefix)
+    return config
+
+
 def build_alerting(inventory: Inventory, store: object, engine: _Engine | None = None, *,
                    tick: float = 1.0, clock: Callable[[], float] = time.time,
                    maintenance_interval: float = 5.0) -> AlertManager:
@@ -89,16 +101,14 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
 
     Args:
         inventory: the loaded inventory (its `settings["alerts"]` was validated by the loader).
-        store: the history store's path, or a SqliteStore/StoreWriter (its `.path`), or None (no records).
+        store: the history store (a path, a `postgresql://` URL, a StoreTarget, or a StoreWriter/SqliteStore),
+            or None (no records).
         engine: anything with `subscribe(callback)`; its `set_maintenance(site_id, on)` is called when
             a maintenance window begins or ends, if it has one.
         tick: seconds between alerting decisions.
         maintenance_interval: seconds between maintenance-window evaluations.
     """
-    config = parse_alerts(inventory.settings.get("alerts") or {}, inventory.sites, inventory.root)
-    if not config.enabled:
-        config = type(config)(enabled=False, receivers=config.receivers, rules=(), settle=config.settle,
-                              settle_max=config.settle_max, subject_prefix=config.subject_prefix)
+    config = alerting_config(inventory)
     path = store_file(store)
     alert_log = AlertLog(path) if path is not None else None
     receivers = {name: make_receiver(rc) for name, rc in config.receivers.items()} if config.enabled else {}

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bibnet_ops.inventory._alerts import validate_alerts
 from bibnet_ops.inventory._errors import ConfigError, ConfigIssue
 from bibnet_ops.inventory._model import CheckTemplate, Inventory
 from bibnet_ops.inventory._parse import (
@@ -205,10 +206,7 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     _check_parents(inv.sites, contexts)
     for ctx in contexts.values():
         issues.extend(ctx.issues)
-    # Hook: alerting owns and validates the `[alerts]` table (imported late: alerts imports the inventory).
     if net_ctx is not None and settings.get("alerts"):
-        from bibnet_ops.alerts._config import validate_alerts
-
         issues.extend(validate_alerts(settings["alerts"], net_ctx.name, net_ctx.positions, inv.sites,
                                       list(inv.regions) or None, root))
     if issues:

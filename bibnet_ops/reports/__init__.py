@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+from bibnet_ops.accounting import RULES, Availability
 from bibnet_ops.reports._build import GROUPINGS, build_report, percentile
 from bibnet_ops.reports._calendar import HOURS_MODES, service_spans
+from bibnet_ops.reports._cells import fmt_local
 from bibnet_ops.reports._model import (
     REPORT_SCHEMA_VERSION,
     ExcludedWindow,
@@ -17,7 +19,6 @@ from bibnet_ops.reports._model import (
     UptimeReport,
 )
 from bibnet_ops.reports._render import FORMATS, render_report
-from bibnet_ops.reports._uptime import RULES, Availability
 
 __all__ = [
     "FORMATS",
@@ -32,6 +33,7 @@ __all__ = [
     "UnknownPeriod",
     "UptimeReport",
     "build_report",
+    "fmt_local",
     "percentile",
     "render_report",
     "service_spans",

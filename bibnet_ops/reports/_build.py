@@ -12,21 +12,25 @@ from datetime import date
 from functools import lru_cache
 from operator import attrgetter
 
-from bibnet_ops.inventory._model import Inventory
-from bibnet_ops.model import Site
-from bibnet_ops.reports._calendar import local_day_bounds, service_days, service_spans
-from bibnet_ops.reports._intervals import Span, intersect, measure, normalize, subtract
-from bibnet_ops.reports._model import ExcludedWindow, Outage, ReportRow, UnknownPeriod, UptimeReport
-from bibnet_ops.reports._units import Unit, account_units
-from bibnet_ops.reports._uptime import (
+from bibnet_ops.accounting import (
     RULES,
     Availability,
     Basis,
     Segment,
+    Span,
     account_on,
     basis,
     coverage,
+    intersect,
+    measure,
+    normalize,
+    subtract,
 )
+from bibnet_ops.inventory._model import Inventory
+from bibnet_ops.model import Site
+from bibnet_ops.reports._calendar import local_day_bounds, service_days, service_spans
+from bibnet_ops.reports._model import ExcludedWindow, Outage, ReportRow, UnknownPeriod, UptimeReport
+from bibnet_ops.reports._units import Unit, account_units
 from bibnet_ops.store import HistoryStore, MaintenanceWindow, window_intervals
 
 __all__ = ["GROUPINGS", "build_report", "percentile"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bibnet_ops.accounting import Span
 from bibnet_ops.model import OpeningHours
-from bibnet_ops.reports._intervals import Span
 
 __all__ = ["DAY_NAMES", "HOURS_MODES", "local_day_bounds", "service_days", "service_spans"]
 

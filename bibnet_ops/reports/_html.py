@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
+from bibnet_ops.reports._cells import TABLE_HEADERS, fmt_local, summary_lines, table_cells
 from bibnet_ops.reports._model import Outage, UptimeReport
-from bibnet_ops.reports._render import TABLE_HEADERS, fmt_local, summary_lines, table_cells
 
 __all__ = ["render_html"]
 

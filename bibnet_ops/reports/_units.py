@@ -12,9 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from bibnet_ops.inventory._model import Inventory
-from bibnet_ops.model import CheckSpec, Site
-from bibnet_ops.reports._uptime import (
+from bibnet_ops.accounting import (
     CHECK_CATEGORY,
     SITE_CATEGORY,
     UNKNOWN,
@@ -24,6 +22,8 @@ from bibnet_ops.reports._uptime import (
     timeline,
     worst_of,
 )
+from bibnet_ops.inventory._model import Inventory
+from bibnet_ops.model import CheckSpec, Site
 from bibnet_ops.store import DeviceSpans, HistoryStore
 
 __all__ = ["Unit", "account_units"]

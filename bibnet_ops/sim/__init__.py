@@ -7,6 +7,7 @@ inventory but never imports probes or the engine. `bibnet-ops sim` runs it as a 
 
 from __future__ import annotations
 
+from bibnet_ops.sim._apply import ActiveFault
 from bibnet_ops.sim._faults import (
     Fault,
     FaultKind,
@@ -18,7 +19,7 @@ from bibnet_ops.sim._faults import (
     parse_scenario,
 )
 from bibnet_ops.sim._network import base_network, resize_network
-from bibnet_ops.sim._simulator import ActiveFault, Simulator
+from bibnet_ops.sim._simulator import Simulator
 from bibnet_ops.sim._thread import SimulatorThread
 
 __all__ = [

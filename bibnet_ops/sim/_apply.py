@@ -3,22 +3,47 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from bibnet_ops.sim._endpoints import Endpoint, HttpEndpoint, SnmpEndpoint
-from bibnet_ops.sim._faults import FaultKind
+from bibnet_ops.sim._faults import Fault, FaultKind
 
-if TYPE_CHECKING:
-    from bibnet_ops.sim._simulator import ActiveFault, Simulator
-
-__all__ = ["apply_fault"]
+__all__ = ["ActiveFault", "apply_fault"]
 
 
-def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> None:
-    """Apply `af` to `targets` now, recording in `af.undo` how to revert it."""
+@dataclass(eq=False)
+class ActiveFault:
+    """A fault the simulator has scheduled or applied, with what to do to undo it."""
+
+    id: int
+    fault: Fault
+    active: bool = False
+    started: float | None = None
+    handles: list[asyncio.TimerHandle] = field(default_factory=list)
+    undo: list[Callable[[], None]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        f = self.fault
+        return {"id": self.id, "kind": f.kind.value, "site": f.site, "device": f.device,
+                "start": f.start, "duration": f.duration, "params": f.params, "active": self.active}
+
+
+def apply_fault(
+    af: ActiveFault, targets: list[Endpoint], clock: Callable[[], float], warn: Callable[[str], None]
+) -> None:
+    """Apply `af` to `targets` now, recording in `af.undo` how to revert it.
+
+    Args:
+        af: the fault being started.
+        targets: the endpoints it affects.
+        clock: the simulator's clock (UTC epoch seconds).
+        warn: told when the fault cannot take effect (e.g. expiring a certificate the site does not serve).
+    """
     fault = af.fault
     kind = fault.kind
-    now = sim.clock()
+    now = clock()
     token = af.id
 
     def clear_effects() -> None:
@@ -49,7 +74,7 @@ def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> Non
 
         def resume() -> None:
             for cat in catalogues:
-                cat.set_stalled(sim.clock(), False)
+                cat.set_stalled(clock(), False)
 
         af.undo.append(resume)
     elif kind in (FaultKind.SCANNER_IDLE, FaultKind.COUNTER_WRAP):
@@ -63,7 +88,7 @@ def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> Non
 
             def wake() -> None:
                 for sc in scanners:
-                    sc.set_idle(sim.clock(), False)
+                    sc.set_idle(clock(), False)
 
             af.undo.append(wake)
     elif kind is FaultKind.REBOOT:
@@ -81,7 +106,7 @@ def apply_fault(sim: Simulator, af: ActiveFault, targets: list[Endpoint]) -> Non
     elif kind is FaultKind.CERT_EXPIRY:
         tls = [ep for ep in targets if isinstance(ep, HttpEndpoint) and ep.tls]
         if not tls:
-            sim.warnings.append(f"{fault.describe()}: the site serves no TLS endpoint")
+            warn(f"{fault.describe()}: the site serves no TLS endpoint")
         for ep in tls:
             ep.renew_certificate(float(fault.param("days")))
 

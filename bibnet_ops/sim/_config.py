@@ -10,19 +10,17 @@ import json
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import tomli_w
 
+from bibnet_ops.inventory import Inventory
 from bibnet_ops.inventory.loader import resolve_templates_dir
 from bibnet_ops.inventory.writer import site_to_dict
-from bibnet_ops.model import Device, OpeningHours, SecretRef, Site
-from bibnet_ops.sim._endpoints import HttpEndpoint, SnmpEndpoint
+from bibnet_ops.model import Device, OpeningHours, Region, SecretRef, Site
+from bibnet_ops.sim._endpoints import Endpoint, HttpEndpoint, SnmpEndpoint
 
-if TYPE_CHECKING:
-    from bibnet_ops.sim._simulator import Simulator
-
-__all__ = ["default_templates_dir", "write_config"]
+__all__ = ["ServedNetwork", "default_templates_dir", "write_config"]
 
 _SECRET_PARAMS = {"community", "password", "auth_key", "priv_key", "token"}
 COMMUNITY_FILE = "secrets/snmp-community"
@@ -31,19 +29,37 @@ PRIV_FILE = "secrets/snmp-v3-priv"
 CA_FILE = "secrets/ca.pem"
 
 
+class ServedNetwork(Protocol):
+    """What `write_config` reads of a running simulator (`Simulator` is one)."""
+
+    inventory: Inventory | None
+    sites: dict[str, Site]
+    regions: dict[str, Region]
+    endpoints: list[Endpoint]
+    community: str
+    v3_auth_key: str
+    v3_priv_key: str
+    admin_url: str | None
+
+    @property
+    def ca(self) -> Any: ...
+
+    def endpoint(self, site_id: str, device_id: str) -> Endpoint: ...
+
+
 def default_templates_dir() -> Path:
     """The repository's `checks/` directory."""
     return Path(__file__).resolve().parents[2] / "checks"
 
 
-def _templates_dir(sim: Simulator) -> Path:
+def _templates_dir(sim: ServedNetwork) -> Path:
     inv = sim.inventory
     if inv is not None:
         return resolve_templates_dir(inv.root, inv.settings.get("templates")).resolve()
     return default_templates_dir()
 
 
-def _has_check(sim: Simulator, template: str, check: str) -> bool:
+def _has_check(sim: ServedNetwork, template: str, check: str) -> bool:
     if sim.inventory is not None and template in sim.inventory.templates:
         return any(c.name == check for c in sim.inventory.templates[template].checks)
     return template == "ils-server"
@@ -57,7 +73,7 @@ def _write_secret(directory: Path, rel: str, value: str) -> None:
         fh.write(value + "\n")
 
 
-def _served_device(sim: Simulator, site: Site, device: Device, ca_file: str) -> Device:
+def _served_device(sim: ServedNetwork, site: Site, device: Device, ca_file: str) -> Device:
     try:
         ep = sim.endpoint(site.id, device.id)
     except KeyError:
@@ -93,7 +109,7 @@ def _served_device(sim: Simulator, site: Site, device: Device, ca_file: str) -> 
     return replace(device, address=ep.address(), params=params, credentials=creds)
 
 
-def write_config(sim: Simulator, directory: Path) -> Path:
+def write_config(sim: ServedNetwork, directory: Path) -> Path:
     """Write network.toml, sites/<id>.toml, secrets/ and simulator.json into `directory`.
 
     Site files of an earlier run that this simulator does not serve are removed, so the directory
@@ -137,7 +153,7 @@ def write_config(sim: Simulator, directory: Path) -> Path:
         "# Inventory of the simulated network written by `bibnet-ops sim --write-config`.\n\n"
         + tomli_w.dumps(network), encoding="utf-8")
     (directory / "simulator.json").write_text(json.dumps({
-        "pid": os.getpid(), "admin": getattr(sim, "admin_url", None),
+        "pid": os.getpid(), "admin": sim.admin_url,
         "sites": len(sim.sites), "endpoints": len(sim.endpoints),
     }, indent=2) + "\n", encoding="utf-8")
     return directory

@@ -9,7 +9,6 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -18,7 +17,8 @@ from urllib.parse import urlsplit
 
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Region, Site
-from bibnet_ops.sim._apply import apply_fault
+from bibnet_ops.sim._apply import ActiveFault, apply_fault
+from bibnet_ops.sim._config import write_config
 from bibnet_ops.sim._endpoints import Endpoint, HttpEndpoint, SnmpEndpoint
 from bibnet_ops.sim._faults import Fault, FaultKind, Scenario
 from bibnet_ops.sim._koha import KohaSite
@@ -27,30 +27,13 @@ from bibnet_ops.sim._network import REGIONS, base_network, resize_network
 from bibnet_ops.sim._snmp import V2cAgent, V3Agent
 from bibnet_ops.sim._state import AgentState, CatalogueState, OpeningClock, ScannerState, SwitchState
 
-__all__ = ["ActiveFault", "Simulator"]
+__all__ = ["Simulator"]
 
 HTTP_TEMPLATES = {"ils-server", "oai-sync"}
 SNMP_TEMPLATES = {"book-scanner": "scanner", "switch": "switch"}
 SCANNER_DESCR = "BookEye 4 V3 professional book scanner, firmware 2.31.4"
 SWITCH_DESCR = ("Cisco IOS Software, C2960X Software (C2960X-UNIVERSALK9-M), Version 15.2(7)E8, "
                 "RELEASE SOFTWARE (fc3)")
-
-
-@dataclass(eq=False)
-class ActiveFault:
-    """A fault the simulator has scheduled or applied, with what to do to undo it."""
-
-    id: int
-    fault: Fault
-    active: bool = False
-    started: float | None = None
-    handles: list[asyncio.TimerHandle] = field(default_factory=list)
-    undo: list[Callable[[], None]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        f = self.fault
-        return {"id": self.id, "kind": f.kind.value, "site": f.site, "device": f.device,
-                "start": f.start, "duration": f.duration, "params": f.params, "active": self.active}
 
 
 class _PortAllocator:
@@ -350,7 +333,7 @@ class Simulator:
             return
         af.active = True
         af.started = self.clock()
-        apply_fault(self, af, self._targets(af.fault))
+        apply_fault(af, self._targets(af.fault), self.clock, self.warnings.append)
 
     def _end(self, af: ActiveFault) -> None:
         for handle in af.handles:
@@ -368,8 +351,6 @@ class Simulator:
 
     def write_config(self, directory: Path) -> Path:
         """Write the inventory this simulator serves (see `_config.write_config`)."""
-        from bibnet_ops.sim._config import write_config
-
         return write_config(self, Path(directory))
 
     def summary(self) -> dict[str, Any]:

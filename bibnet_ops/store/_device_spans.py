@@ -1,6 +1,6 @@
 """Each device's worst-of timeline, kept beside the check transitions it is derived from.
 
-A device is down while any of its checks is down (hard states only: `_timeline.worst_of`). Reports by
+A device is down while any of its checks is down (hard states only: `accounting.worst_of`). Reports by
 device or by device kind need exactly that timeline, and deriving it from every check transition of a
 year of a national network means reading over half a million rows; so the store keeps it, one row per
 span that is not up (down or unknown), the time between those rows being up. A down span keeps the
@@ -22,9 +22,7 @@ from collections.abc import Sequence
 from itertools import groupby
 from operator import itemgetter
 
-from bibnet_ops.store._api import DeviceSpans
-from bibnet_ops.store._sqlite_base import _ms, _SqliteBase
-from bibnet_ops.store._timeline import (
+from bibnet_ops.accounting import (
     CHECK_CATEGORY,
     DOWN,
     MAINTENANCE,
@@ -35,6 +33,8 @@ from bibnet_ops.store._timeline import (
     Segment,
     worst_of,
 )
+from bibnet_ops.store._api import DeviceSpans
+from bibnet_ops.store._sqlite_base import _ms, _SqliteBase
 
 __all__ = ["FAR_FUTURE", "FAR_PAST", "RULE"]
 

@@ -19,15 +19,20 @@ from pathlib import Path
 
 from bibnet_ops.events import Event, FlappingChange, SiteStatusChange, StateChange
 from bibnet_ops.model import CheckSpec, Sample
-from bibnet_ops.store._api import CheckInfo, SiteTransition, Transition
+from bibnet_ops.store._api import CheckInfo, HistoryStore, SiteTransition, Transition
+from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store
 from bibnet_ops.store._rollup import RollupAccumulator
-from bibnet_ops.store._sqlite import Retention, SqliteStore
+from bibnet_ops.store._sqlite_retention import Retention
 
 __all__ = ["StoreWriter", "check_infos"]
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
+
+
+class _Register(list[CheckInfo]):
+    """Checks to register in the writer thread (a reload added or changed them)."""
 
 
 def check_infos(checks: Iterable[CheckSpec], kinds: dict[str, str] | None = None) -> list[CheckInfo]:
@@ -40,7 +45,8 @@ class StoreWriter:
     """Subscribe `writer.handle` to the engine; `start()` before, `close()` after.
 
     Args:
-        path: SQLite file (created with its directories if missing).
+        path: the store: a SQLite file (created with its directories if missing), a `postgresql://` URL or
+            a StoreTarget (`resolve_store`); or a callable opening a HistoryStore (another backend, a test's).
         checks: what to register up front (ids, metric, device kind), so reports can group them.
         flush_interval: seconds between commits (the most a kill -9 can lose of the *uncommitted* queue).
         heartbeat_interval: seconds between collector-run heartbeats.
@@ -50,7 +56,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        path: str | Path,
+        path: StoreLike | Callable[[], HistoryStore],
         *,
         checks: Iterable[CheckInfo] = (),
         timezone: str = "Africa/Algiers",
@@ -61,7 +67,9 @@ class StoreWriter:
         on_commit: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        self._opener = path if callable(path) else None
+        self.target: StoreTarget | None = None if callable(path) else resolve_store(path)
+        self.path: Path | None = self.target.path if self.target is not None else None
         self._checks = list(checks)
         self._timezone = timezone
         self._retention = retention
@@ -77,6 +85,8 @@ class StoreWriter:
         self.run_id = 0
         self.committed_transitions = 0
         self.dropped = 0
+        self.commits = 0
+        self.last_commit_seconds = 0.0  # how long the last batch took to commit (store write latency)
 
     # ------------------------------------------------------------------ engine side
     def handle(self, event: Event) -> None:
@@ -88,9 +98,25 @@ class StoreWriter:
 
     __call__ = handle
 
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet committed."""
+        return self._queue.qsize()
+
+    def register_checks(self, checks: Iterable[CheckInfo]) -> None:
+        """Register checks added or changed by a reload, in order with the events (never blocks)."""
+        if self._thread is not None:
+            self._queue.put(_Register(checks))
+        else:
+            self._checks.extend(checks)
+
     def start(self) -> StoreWriter:
         """Open the store (raising StoreError here, not in the thread) and start the writer thread."""
-        store = SqliteStore(self.path, timezone=self._timezone, retention=self._retention)
+        if self._opener is not None:
+            store = self._opener()
+        else:
+            assert self.target is not None
+            store = open_store(self.target, timezone=self._timezone, retention=self._retention)
         if self._checks:
             store.register_checks(self._checks)
         self._thread = threading.Thread(target=self._run, args=(store,), name="bibnet-store-writer", daemon=True)
@@ -121,7 +147,7 @@ class StoreWriter:
         self.close()
 
     # ------------------------------------------------------------------ writer thread
-    def _run(self, store: SqliteStore) -> None:
+    def _run(self, store: HistoryStore) -> None:
         acc = RollupAccumulator(store.timezone)
         acc.seed_counters(store.counters())
         now = self._clock()
@@ -152,11 +178,17 @@ class StoreWriter:
                     if isinstance(item, threading.Event):
                         waiters.append(item)
                         break
+                    if isinstance(item, _Register):
+                        store.register_checks(item)
+                        continue
                     self._collect(item, acc, transitions, sites, flaps)
                 now = self._clock()
                 counters = dict(acc.counters_changed)
                 acc.counters_changed.clear()
+                began = time.monotonic()
                 store.write_batch(transitions, sites, acc.drain(now, everything=stopping), flaps, counters)
+                self.last_commit_seconds = time.monotonic() - began
+                self.commits += 1
                 self.committed_transitions += len(transitions)
                 if self._on_commit is not None:
                     self._on_commit(len(transitions))

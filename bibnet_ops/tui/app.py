@@ -12,9 +12,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import suppress
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from textual.command import Provider
@@ -22,8 +22,10 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.timer import Timer
 
+from bibnet_ops.engine import Evidence
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.changes import ConsoleChanges
 from bibnet_ops.tui.commands import RegistryCommands
@@ -31,12 +33,14 @@ from bibnet_ops.tui.console import ConsoleApp
 from bibnet_ops.tui.filters import SiteFilter, load_wilaya_names
 from bibnet_ops.tui.fmt import clock_time, short_site_name
 from bibnet_ops.tui.headerdata import HeaderData
+from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.i18n import detect_language, tr, use_language
 from bibnet_ops.tui.keys import use_keymap, with_scope
 from bibnet_ops.tui.netstate import NetworkState
 from bibnet_ops.tui.screens import HelpScreen, OverviewScreen, ProblemsScreen, SiteDetailScreen
 from bibnet_ops.tui.screens.base import LiveScreen
 from bibnet_ops.tui.screens.report import ReportScreen
+from bibnet_ops.tui.screens.windows import MaintenanceListScreen
 from bibnet_ops.tui.source import EventSource
 from bibnet_ops.tui.themes import HIGH_CONTRAST, THEMES, theme_name
 
@@ -97,7 +101,7 @@ class DashboardApp(ConsoleApp):
         state: NetworkState | None = None,
         tiles: bool | None = None,
         changes: ConsoleChanges | None = None,
-        store_path: Path | None = None,
+        store_path: StoreLike | None = None,
         keymap: dict[str, str] | None = None,
     ) -> None:
         use_language(lang or detect_language())
@@ -174,7 +178,13 @@ class DashboardApp(ConsoleApp):
     # The refresh timer.
 
     def tick(self) -> None:
-        """Apply buffered events and redraw what changed (nothing but the clock while paused)."""
+        """Apply buffered events and redraw what changed (nothing but the clock while paused).
+
+        Does nothing once the screens are gone: Textual closes them before it stops the app's timers, so
+        a tick can still fire while the app shuts down.
+        """
+        if not self.screen_stack:
+            return
         started = time.perf_counter()
         self.ticks += 1
         self._apply_events()
@@ -234,8 +244,8 @@ class DashboardApp(ConsoleApp):
         )
 
     def refresh_header(self) -> None:
-        """Update the header of the screen on top."""
-        screen = self.screen
+        """Update the header of the screen on top (if any: none is left while the app shuts down)."""
+        screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, LiveScreen) and screen.ready:
             screen.show_header(self.header_data())
 
@@ -314,8 +324,6 @@ class DashboardApp(ConsoleApp):
                     screen.acks_changed(keys)
 
     def change_applied(self, action: str) -> None:
-        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
-
         for screen in self.screen_stack:
             if isinstance(screen, MaintenanceListScreen) and action.startswith("maintenance."):
                 screen.reload()
@@ -323,8 +331,6 @@ class DashboardApp(ConsoleApp):
                 screen.clear_marks()
 
     def action_maintenance_list(self) -> None:
-        from bibnet_ops.tui.screens.windows import MaintenanceListScreen
-
         if not isinstance(self.screen, MaintenanceListScreen):
             self.push_screen(MaintenanceListScreen())
 
@@ -368,8 +374,15 @@ class DashboardApp(ConsoleApp):
         while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
             self.pop_screen()
 
+    def evidence(self, check_id: str) -> Future[Evidence] | None:
+        return self.source.evidence(check_id) if self.source is not None else None
+
     def action_next_theme(self) -> None:
         names = list(THEMES.values())
         current = names.index(self.theme) if self.theme in names else -1
         self.theme = names[(current + 1) % len(names)]
         self.notify(tr("note.theme", theme=self.theme))
+
+
+if TYPE_CHECKING:  # mypy checks here that the app offers everything its screens ask of it
+    _: type[Dashboard] = DashboardApp

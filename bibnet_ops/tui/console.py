@@ -21,8 +21,10 @@ from bibnet_ops.alerts import Ack, ReadOnlyError
 from bibnet_ops.tui.changes import AckRequest, ConsoleChanges, MaintenanceRequest
 from bibnet_ops.tui.fmt import age
 from bibnet_ops.tui.i18n import tr
+from bibnet_ops.tui.screens.forms import AckForm, MaintenanceForm
+from bibnet_ops.tui.screens.windows import WindowsLoaded
 
-__all__ = ["AcksLoaded", "ChangeDone", "ConsoleApp", "WindowsLoaded"]
+__all__ = ["AcksLoaded", "ChangeDone", "ConsoleApp"]
 
 # Seconds between re-reads of the acks shown (the manager itself re-reads the store every 5 s).
 ACK_REFRESH = 3.0
@@ -45,15 +47,6 @@ class AcksLoaded(Message):
     def __init__(self, acks: dict[str, Ack]) -> None:
         super().__init__()
         self.acks = acks
-
-
-class WindowsLoaded(Message):
-    """Maintenance windows now and ahead (posted to the screen that asked)."""
-
-    def __init__(self, windows: list[Any], error: str = "") -> None:
-        super().__init__()
-        self.windows = windows
-        self.error = error
 
 
 class ConsoleApp(App[None]):
@@ -99,8 +92,6 @@ class ConsoleApp(App[None]):
 
     def request_ack(self, keys: list[str]) -> None:
         """Ask for a comment (sticky, expiry), then acknowledge `keys`."""
-        from bibnet_ops.tui.screens.forms import AckForm
-
         if self.refuse("ack"):
             return
         if not keys:
@@ -158,8 +149,6 @@ class ConsoleApp(App[None]):
 
     def request_maintenance(self, site_id: str | None) -> None:
         """Ask how long, for the site or its region, then start a maintenance window now."""
-        from bibnet_ops.tui.screens.forms import MaintenanceForm
-
         if self.refuse("maintenance.add"):
             return
         if not site_id:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.screen import Screen
 
 from bibnet_ops.tui.headerdata import HeaderData
+from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.keys import with_scope
 from bibnet_ops.tui.widgets import StatusHeader
-
-if TYPE_CHECKING:
-    from bibnet_ops.tui.app import DashboardApp
 
 __all__ = ["LiveScreen"]
 
@@ -34,9 +32,9 @@ class LiveScreen(Screen[None]):
             return False
 
     @property
-    def dash(self) -> DashboardApp:
-        """The dashboard app, typed."""
-        return cast("DashboardApp", self.app)
+    def dash(self) -> Dashboard:
+        """The dashboard this screen runs in, as screens may use it."""
+        return cast(Dashboard, self.app)
 
     def show_header(self, data: HeaderData) -> None:
         """Show the latest header figures."""

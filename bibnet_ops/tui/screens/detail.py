@@ -6,8 +6,6 @@ when the screen opens and every minute after; the live samples extend what it re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from bibnet_ops.inventory import Inventory
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.fmt import age, clock_time, short_site_name, value_with_unit
 from bibnet_ops.tui.history import (
@@ -29,6 +28,7 @@ from bibnet_ops.tui.history import (
 from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
 from bibnet_ops.tui.netstate import CheckView, FeedEntry
 from bibnet_ops.tui.screens.base import LiveScreen
+from bibnet_ops.tui.screens.evidence import EvidenceScreen
 from bibnet_ops.tui.status import CHECK_GLYPH, CHECK_STYLE, PENDING_GLYPH, SITE_GLYPH, SITE_STYLE
 from bibnet_ops.tui.widgets import NavTable, StatusHeader
 from bibnet_ops.tui.widgets.feed import entry_glyph_style, state_word
@@ -104,7 +104,7 @@ class SiteDetailScreen(LiveScreen):
         self._read_history(dash.store_path, dash.inventory, dash.now())
 
     @work(thread=True, exclusive=True, group="site-history", exit_on_error=False)
-    def _read_history(self, path: Path | None, inventory: Inventory, now: float) -> None:
+    def _read_history(self, path: StoreLike | None, inventory: Inventory, now: float) -> None:
         self.post_message(self.HistoryLoaded(load_site_history(path, inventory, self.site_id, now)))
 
     @on(HistoryLoaded)
@@ -151,6 +151,16 @@ class SiteDetailScreen(LiveScreen):
 
     def on_data_table_row_highlighted(self, event: NavTable.RowHighlighted) -> None:
         self._refresh_sparks()
+
+    def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
+        event.stop()
+        self.action_evidence()
+
+    @property
+    def cursor_check(self) -> str | None:
+        """The id of the check under the cursor."""
+        table = self.query_one("#checks", NavTable)
+        return self._check_ids[table.cursor_row] if 0 <= table.cursor_row < len(self._check_ids) else None
 
     # Drawing.
 
@@ -228,8 +238,7 @@ class SiteDetailScreen(LiveScreen):
     def _refresh_sparks(self) -> None:
         state = self.dash.state
         checks = state.checks_of(self.site_id)
-        table = self.query_one("#checks", NavTable)
-        current = self._check_ids[table.cursor_row] if 0 <= table.cursor_row < len(self._check_ids) else None
+        current = self.cursor_check
         # Latency follows the check under the cursor when it has any, else the site's first one that does.
         order = ([current] if current else []) + [c.spec.id for c in checks]
         sparks = self._sparks
@@ -282,6 +291,12 @@ class SiteDetailScreen(LiveScreen):
 
     def action_maintenance(self) -> None:
         self.dash.request_maintenance(self.site_id)
+
+    def action_evidence(self) -> None:
+        """Show the last raw reply of the check under the cursor."""
+        check_id = self.cursor_check
+        if check_id is not None:
+            self.app.push_screen(EvidenceScreen(check_id))
 
     def acks_changed(self, keys: set[str]) -> None:
         table = self.query_one("#checks", NavTable)

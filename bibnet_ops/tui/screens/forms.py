@@ -5,7 +5,7 @@ Enter in a text box (or ctrl+s / F10) submits, Esc cancels; a mistake is shown i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
+from typing import Generic, TypeVar, cast
 
 from textual import on
 from textual.app import ComposeResult
@@ -14,11 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Checkbox, Footer, Input, Label, RadioButton, RadioSet, Static
 
 from bibnet_ops.tui.changes import AckRequest, MaintenanceRequest, parse_optional_duration
+from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.i18n import tr
 from bibnet_ops.tui.keys import with_scope
-
-if TYPE_CHECKING:
-    from bibnet_ops.tui.app import DashboardApp
 
 __all__ = ["AckForm", "MaintenanceForm"]
 
@@ -33,8 +31,8 @@ class _Form(ModalScreen[R | None], Generic[R]):
         self._bindings = with_scope(self._bindings, "form")
 
     @property
-    def dash(self) -> DashboardApp:
-        return cast("DashboardApp", self.app)
+    def dash(self) -> Dashboard:
+        return cast(Dashboard, self.app)
 
     def fail(self, text: str) -> None:
         """Show what is wrong; the form stays open."""

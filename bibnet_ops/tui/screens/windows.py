@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, cast
+from typing import Any, cast
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from bibnet_ops.store import MaintenanceWindow
-from bibnet_ops.tui.console import WindowsLoaded
+from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.i18n import tr
 from bibnet_ops.tui.keys import with_scope
 from bibnet_ops.tui.widgets import NavTable
 
-if TYPE_CHECKING:
-    from bibnet_ops.tui.app import DashboardApp
-
-__all__ = ["MaintenanceListScreen"]
+__all__ = ["MaintenanceListScreen", "WindowsLoaded"]
 
 _COLUMNS = ("id", "target", "start", "end", "sla", "by", "reason")
+
+
+class WindowsLoaded(Message):
+    """Maintenance windows now and ahead (posted to the screen that asked)."""
+
+    def __init__(self, windows: list[Any], error: str = "") -> None:
+        super().__init__()
+        self.windows = windows
+        self.error = error
 
 
 class MaintenanceListScreen(ModalScreen[None]):
@@ -35,8 +42,8 @@ class MaintenanceListScreen(ModalScreen[None]):
         self._bindings = with_scope(self._bindings, "windows", read_only)
 
     @property
-    def dash(self) -> DashboardApp:
-        return cast("DashboardApp", self.app)
+    def dash(self) -> Dashboard:
+        return cast(Dashboard, self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="form-box windows-box") as box:

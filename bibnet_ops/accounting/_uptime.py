@@ -9,12 +9,10 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-from bibnet_ops.reports._intervals import Span, SpanIndex, intersect, measure, normalize, subtract
-from bibnet_ops.store import CollectorRun
-from bibnet_ops.store._timeline import (
-    CHECK_CATEGORY,
+from bibnet_ops.accounting._intervals import Span, SpanIndex, intersect, measure, normalize, subtract
+from bibnet_ops.accounting._timeline import (
     DOWN,
     MAINTENANCE,
     RANK,
@@ -22,30 +20,20 @@ from bibnet_ops.store._timeline import (
     UNREACHABLE,
     UP,
     Segment,
-    timeline,
-    worst_of,
 )
 
 __all__ = [
-    "CHECK_CATEGORY",
-    "DOWN",
-    "MAINTENANCE",
     "RULES",
     "SITE_CATEGORY",
-    "UNKNOWN",
-    "UNREACHABLE",
-    "UP",
     "Availability",
     "Basis",
+    "CollectorRunLike",
     "OutageSpan",
-    "Segment",
     "account",
     "account_on",
     "basis",
     "combine",
     "coverage",
-    "timeline",
-    "worst_of",
 ]
 
 SITE_CATEGORY = {"UP": UP, "DEGRADED": UP, "DOWN": DOWN, "UNREACHABLE": UNREACHABLE, "MAINTENANCE": MAINTENANCE}
@@ -92,7 +80,23 @@ def combine(timelines: Sequence[list[Segment]], since: float, until: float) -> l
     return out
 
 
-def coverage(runs: Sequence[CollectorRun], now: float, heartbeat: float = 60.0) -> list[Span]:
+class CollectorRunLike(Protocol):
+    """A period a collector ran, as the store records it (`store.CollectorRun`)."""
+
+    @property
+    def started(self) -> float: ...
+
+    @property
+    def heartbeat(self) -> float: ...
+
+    @property
+    def stopped(self) -> float | None: ...
+
+    @property
+    def end(self) -> float: ...
+
+
+def coverage(runs: Sequence[CollectorRunLike], now: float, heartbeat: float = 60.0) -> list[Span]:
     """When a collector was running: each run up to its stop, its last heartbeat, or now if still alive."""
     spans = []
     for run in runs:

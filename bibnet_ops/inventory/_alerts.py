@@ -1,7 +1,8 @@
 """The `[alerts]` table of network.toml: receivers, routing rules and escalation, parsed and validated.
 
-`validate_alerts` reports every problem as a ConfigIssue naming file, line and key (the inventory loader
-calls it once sites and regions are known); `parse_alerts` turns a validated table into `AlertsConfig`.
+It lives with the rest of the configuration format: `load_inventory` reports every problem in it as a
+ConfigIssue naming file, line and key, beside those of the other tables, once sites and regions are
+known; alerting turns the validated table into `AlertsConfig` with `parse_alerts` and acts on it.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Category timelines from state changes: a check's, and a device's as the worst of its checks'.
 
-These are the rules that turn hard states into up/down/unknown time. They live in the store because it
-keeps each device's worst-of timeline as it records transitions (see `_device_spans`); the reports account
-the same timelines (reports/_uptime.py re-exports them and writes the rules into every report).
+These are the rules that turn hard states into up/down/unknown time. The store keeps each device's
+worst-of timeline as it records transitions (store/_device_spans.py) and the reports account the same
+timelines, so the rules live here, below both.
 Times may be seconds (floats) or integer milliseconds: the functions only compare and copy them.
 """
 
@@ -59,7 +59,7 @@ def worst_of(
 ) -> list[Segment]:
     """The worst-of timeline of several checks (a device), in one sweep over their state changes.
 
-    Equal to combining each check's `timeline` segment by segment (reports/_uptime.combine).
+    Equal to combining each check's `timeline` segment by segment (`_uptime.combine`).
 
     Args:
         changes: per check, its time-ordered (time, new state, reason) changes as `timeline` takes them.
