@@ -34,7 +34,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -206,8 +205,8 @@ async def main_async(args: argparse.Namespace, inventory: Inventory, tmp: Path) 
     write_snmp_yml(snmp_yml, secret(scanners[0], "community"), oids, scanners[0].timeout)
     options = [HttpOptions.from_check(c) for c in opac]
     ca = next((o.ca_file for o in options if o.ca_file), "")
-    write_blackbox_yml(blackbox_yml, str(Path(ca).resolve()) if ca else "", str(opac[0].params.get("body_contains", "")),
-                       opac[0].timeout)
+    body = str(opac[0].params.get("body_contains", ""))
+    write_blackbox_yml(blackbox_yml, str(Path(ca).resolve()) if ca else "", body, opac[0].timeout)
     snmp_port, bb_port = free_port(), free_port()
     snmp_exp = start_exporter(EXPORTERS["snmp"][1], snmp_yml, snmp_port)
     bb_exp = start_exporter(EXPORTERS["blackbox"][1], blackbox_yml, bb_port)
