@@ -54,9 +54,31 @@ def split_inventory(inventory: Any, takeover: int) -> tuple[Any, set[str]]:
     return dataclasses.replace(inventory, sites=sites, checks=checks), later
 
 
+def memory_by_place(top: int = 25) -> list[tuple[str, float]]:
+    """Traced Python memory now, grouped by package (ours by module), largest first, in MiB."""
+    import tracemalloc
+
+    groups: dict[str, int] = {}
+    for stat in tracemalloc.take_snapshot().statistics("filename"):
+        name = stat.traceback[0].filename
+        if "/bibnet_ops/" in name:
+            place = "bibnet_ops/" + name.split("/bibnet_ops/", 1)[1]
+        elif "site-packages/" in name:
+            place = name.split("site-packages/", 1)[1].split("/", 1)[0]
+        else:
+            place = "stdlib " + name.rsplit("/", 1)[-1]
+        groups[place] = groups.get(place, 0) + stat.size
+    ranked = sorted(groups.items(), key=lambda item: -item[1])
+    return [(place, size / 2**20) for place, size in ranked[:top]] + [("all traced", sum(groups.values()) / 2**20)]
+
+
 async def child_main(args: argparse.Namespace) -> None:
     """The collector process: run the collector, print one JSON line of figures a second."""
     started = psutil.Process().create_time()
+    if args.trace_memory:
+        import tracemalloc
+
+        tracemalloc.start()
     from bibnet_ops.collector import Collector
     from bibnet_ops.inventory import load_inventory
     from bibnet_ops.model import Sample
@@ -102,6 +124,8 @@ async def child_main(args: argparse.Namespace) -> None:
             "lags": lags, "rss": rss_mib(), "cpu": time.process_time() - cpu0,
             "completed": stats.figures(loop.time()).completed, "queued": stats.queued,
         }), flush=True)
+    if args.trace_memory:
+        print(json.dumps({"memory": memory_by_place()}), flush=True)
     summary = {kind: [len(v), pct(v, 0.5), pct(v, 0.99), failed.get(kind, 0)] for kind, v in latencies.items()}
     print(json.dumps({"summary": summary}), flush=True)
     collector.stop()
@@ -129,7 +153,8 @@ def parent_main(args: argparse.Namespace) -> None:
                 [sys.executable, __file__, "--child", "--config", str(Path(tmp) / "config"),
                  "--store", str(Path(tmp) / "history.db"), "--takeover", str(args.takeover),
                  "--takeover-at", str(args.takeover_at), "--seconds", str(args.seconds),
-                 "--first-spread", str(args.first_spread), *(["--no-alerts"] if args.no_alerts else [])],
+                 "--first-spread", str(args.first_spread), *(["--no-alerts"] if args.no_alerts else []),
+                 *(["--trace-memory"] if args.trace_memory else [])],
                 stdout=subprocess.PIPE, text=True, env=env, cwd=Path(tmp) / "config",
             )
             assert child.stdout is not None
@@ -138,6 +163,11 @@ def parent_main(args: argparse.Namespace) -> None:
             sim_cpu_ready = 0.0
             for line in child.stdout:
                 row = json.loads(line)
+                if "memory" in row:
+                    print("traced Python memory by place (MiB):")
+                    for place, size in row["memory"]:
+                        print(f"  {size:7.1f}  {place}")
+                    continue
                 if "summary" in row:
                     for kind, (n, p50, p99, bad) in sorted(row["summary"].items()):
                         print(f"  {kind:<22} {n:6d} results, latency p50 {p50 * 1000:.0f} ms p99 {p99 * 1000:.0f} ms,"
@@ -207,6 +237,8 @@ def main() -> None:
     parser.add_argument("--first-spread", type=float, default=10.0)
     parser.add_argument("--lag-from", type=float, default=30.0)
     parser.add_argument("--no-alerts", action="store_true", help="run the collector without alerting")
+    parser.add_argument("--trace-memory", action="store_true",
+                        help="trace the collector's allocations (slower) and print where its memory is at the end")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--store", help=argparse.SUPPRESS)
