@@ -102,7 +102,7 @@ async def test_get_numeric_value_against_thresholds(agent: SnmpAgent) -> None:
     agent.set(oid, "gauge", 80)
     th = Thresholds(warning=70, critical=90)
     warn = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
-    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (above warning 70)")
+    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (warning above 70)")
     agent.set(oid, "gauge", 95)
     crit = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
     assert crit.status is CheckStatus.CRITICAL
@@ -257,7 +257,7 @@ async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> Non
     snmp.forget_baselines(check.id)
     _, two, _ = await _two_polls(agent, check, 500, 500)
     assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
-    assert two.reason == "0 pages/h (below critical 0.50)"
+    assert two.reason == "0 pages/h (critical below 0.500 pages/h)"
 
 
 async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:
@@ -415,10 +415,10 @@ async def test_concurrent_probes_share_one_engine(agent: SnmpAgent) -> None:
 
 
 def test_format_uptime() -> None:
-    assert snmp.format_uptime(3 * 86400 + 4 * 3600 + 59) == "up 3 d 4 h"
+    assert snmp.format_uptime(3 * 86400 + 4 * 3600 + 59) == "up 3 days"
     assert snmp.format_uptime(2 * 3600 + 5 * 60) == "up 2 h 5 min"
-    assert snmp.format_uptime(61) == "up 1 min"
-    assert snmp.format_uptime(40.7) == "up 40 s"
+    assert snmp.format_uptime(20 * 60 + 10) == "up 20 min"
+    assert snmp.format_uptime(40.7) == "up 41 s"
 
 
 def test_rate_step_rules() -> None:

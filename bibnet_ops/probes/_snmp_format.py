@@ -12,6 +12,7 @@ from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 from bibnet_ops.probes._evidence import bounded
+from bibnet_ops.probes._reasons import crossed, duration
 from bibnet_ops.probes._snmp_rate import RateStep
 from bibnet_ops.probes._snmp_session import SnmpValue
 
@@ -47,30 +48,15 @@ _EVIDENCE_LIMIT = 2000
 
 
 def format_uptime(seconds: float) -> str:
-    """Render an uptime the way technicians say it: "up 3 d 4 h", "up 2 h 5 min", "up 40 s"."""
-    total = int(max(seconds, 0))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"up {days} d {hours} h"
-    if hours:
-        return f"up {hours} h {minutes} min"
-    if minutes:
-        return f"up {minutes} min"
-    return f"up {secs} s"
+    """Render an uptime the way every probe words durations: "up 3 days", "up 2 h 5 min", "up 40 s"."""
+    return f"up {duration(max(seconds, 0.0))}"
 
 
 def _judge(check: CheckSpec, value: float) -> tuple[CheckStatus, str]:
-    """Classify a metric with the check's thresholds and say which bound it crossed."""
-    th = check.thresholds
-    status = th.classify(value)
-    if status is CheckStatus.OK:
-        return status, ""
-    bound = th.critical if status is CheckStatus.CRITICAL else th.warning
-    word = "critical" if status is CheckStatus.CRITICAL else "warning"
-    side = "below" if th.direction == "below" else "above"
-    return status, f" ({side} {word} {_num(bound or 0)})"
+    """Classify a metric with the check's thresholds and name the bound it crossed, in the check's unit."""
+    status = check.thresholds.classify(value)
+    note = crossed(check.thresholds, status, check.unit)
+    return status, f" {note}" if note else ""
 
 
 def _num(value: float) -> str:
