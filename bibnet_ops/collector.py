@@ -3,23 +3,67 @@
 `bibnet-ops collect` and the dashboard both run one. The engine itself knows nothing of the store or
 alerting; this is the one place that attaches them, in the order events must reach them (history first,
 so an alert's record never precedes the transition that caused it).
+
+`reload(inventory)` applies a new configuration without a restart (SIGHUP, `bibnet-ops reload`, the
+dashboard's reload command); `status()` gives the collector's own health for /metrics and screens.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bibnet_ops.engine import Engine
+from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
 from bibnet_ops.events import Event
 from bibnet_ops.inventory import Inventory
+from bibnet_ops.model import CheckSpec
 
-__all__ = ["Collector"]
+__all__ = ["BufferGauge", "Collector", "CollectorStatus"]
 
 log = logging.getLogger(__name__)
+
+# [collector] keys read once at start: a reload that changes them says a restart is needed
+_RESTART_KEYS = ("store", "concurrency", "per_site_concurrency", "metrics", "pid_file")
+
+
+class BufferGauge(Protocol):
+    """Something buffering writes for a store that is away (an outbox): how many items wait in it."""
+
+    def depth(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class CollectorStatus:
+    """The collector's own health now.
+
+    Attributes:
+        poll: the engine's poll-health figures over the last minute.
+        checks: checks being polled.
+        sites: sites in the inventory.
+        store_pending: events queued for the history store, not yet committed (0 without a store).
+        store_write_seconds: how long the last history commit took (0 before the first, or without a store).
+        store_commits: history commits since start.
+        buffer_depth: items waiting in the outbox for a store that is away (None: no outbox).
+        reloads: configurations applied since start (the first load not counted).
+        last_reload: UTC epoch seconds of the last applied reload, None before any.
+        reload_failures: reloads refused because the new configuration was invalid.
+    """
+
+    poll: PollHealth
+    checks: int
+    sites: int
+    store_pending: int = 0
+    store_write_seconds: float = 0.0
+    store_commits: int = 0
+    buffer_depth: int | None = None
+    reloads: int = 0
+    last_reload: float | None = None
+    reload_failures: int = 0
 
 
 class Collector:
@@ -30,7 +74,7 @@ class Collector:
         store: the SQLite history file; None for the configured one (`[collector] store`, else the user
             data directory); False to keep no history (alerting then keeps no records either).
         alerts: attach alerting (rules from `[alerts]`; disabled rules still honour maintenance windows).
-        first_spread: seconds over which the engine spreads its first polls.
+        first_spread: seconds over which the engine spreads its first polls (and a reload's added checks').
     """
 
     def __init__(
@@ -48,16 +92,19 @@ class Collector:
         self.writer: Any = None
         if store is not False:
             path = Path(store) if isinstance(store, str | Path) else store_path(inventory.settings, inventory.root)
-            kinds = {name: t.kind for name, t in inventory.templates.items()}
             self.writer = StoreWriter(
                 path,
-                checks=check_infos(inventory.checks, kinds),
+                checks=check_infos(inventory.checks, _kinds(inventory)),
                 timezone=inventory.timezone,
                 retention=Retention.from_settings(inventory.settings),
             ).start()
             self.engine.subscribe(self.writer.handle)
         self.alerting: Any = None
         self._closing: asyncio.Future[None] | None = None
+        self._buffer: BufferGauge | None = None
+        self.reloads = 0
+        self.reload_failures = 0
+        self.last_reload: float | None = None
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
@@ -69,6 +116,103 @@ class Collector:
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.engine.subscribe(callback)
+
+    # Reading (explicit, for runners, /metrics and screens).
+
+    @property
+    def check_ids(self) -> list[str]:
+        return self.engine.check_ids
+
+    def health(self) -> PollHealth:
+        """The engine's poll-health figures over the last minute."""
+        return self.engine.health()
+
+    def snapshot(self) -> EngineSnapshot:
+        """Every check's and site's state now, with the poll health."""
+        return self.engine.snapshot()
+
+    def attach_buffer(self, gauge: BufferGauge | None) -> None:
+        """Report `gauge.depth()` as the outbox depth in `status()` (a store-and-forward writer calls this)."""
+        self._buffer = gauge
+
+    def status(self) -> CollectorStatus:
+        """The collector's own health now (cheap: counters only)."""
+        writer = self.writer
+        depth = None
+        if self._buffer is not None:
+            try:
+                depth = int(self._buffer.depth())
+            except Exception as exc:  # a health figure is never worth failing a scrape for
+                log.debug("outbox depth: %s", exc)
+        return CollectorStatus(
+            poll=self.engine.health(),
+            checks=len(self.engine.check_ids),
+            sites=len(self.inventory.sites),
+            store_pending=int(getattr(writer, "pending", 0) or 0),
+            store_write_seconds=float(getattr(writer, "last_commit_seconds", 0.0) or 0.0),
+            store_commits=int(getattr(writer, "commits", 0) or 0),
+            buffer_depth=depth,
+            reloads=self.reloads,
+            last_reload=self.last_reload,
+            reload_failures=self.reload_failures,
+        )
+
+    # Reloading.
+
+    def reload(
+        self,
+        inventory: Inventory,
+        checks: Iterable[CheckSpec] | None = None,
+        *,
+        seed: Mapping[str, CheckSeed] | None = None,
+    ) -> Reconfiguration:
+        """Apply a new, already validated inventory without a restart; call it on the collector's loop.
+
+        The engine diffs the checks by id (see `Engine.reconfigure`: unchanged checks keep their SOFT/HARD
+        state, counters and open outage; added ones start polling; removed ones stop silently), the
+        history store registers the added and changed checks, and alerting takes the new rules and
+        receivers while keeping its open alerts (those of removed checks or sites are closed without a
+        notification). `[collector]` keys read only at start (store, concurrency, metrics, pid_file)
+        are logged as needing a restart.
+
+        Args:
+            inventory: the new inventory (load it with `load_inventory`; a ConfigError means: keep running).
+            checks: the checks to poll (default: every check of `inventory`).
+            seed: last known states of added checks by id (a collector taking over sites).
+
+        Returns:
+            What the engine added, removed and changed.
+        """
+        from bibnet_ops.store import check_infos
+
+        alerts_config = None
+        if self.alerting is not None:
+            from bibnet_ops.alerts import alerting_config
+
+            alerts_config = alerting_config(inventory)  # before anything changes: a failure changes nothing
+        old_settings = self.inventory.settings.get("collector", {}) if isinstance(self.inventory.settings, dict) else {}
+        new_settings = inventory.settings.get("collector", {}) if isinstance(inventory.settings, dict) else {}
+        result = self.engine.reconfigure(inventory, checks, seed=seed)
+        if self.writer is not None:
+            wanted = set(result.added) | set(result.changed)
+            specs = [c for c in (inventory.checks if checks is None else checks) if c.id in wanted]
+            if specs:
+                self.writer.register_checks(check_infos(specs, _kinds(inventory)))
+        if self.alerting is not None and alerts_config is not None:
+            self.alerting.reconfigure(alerts_config, inventory, result.removed, result.sites_removed)
+        self.inventory = inventory
+        for key in _RESTART_KEYS:
+            if old_settings.get(key) != new_settings.get(key):
+                log.warning("[collector] %s changed: it takes effect at the next restart", key)
+        self.reloads += 1
+        self.last_reload = time.time()
+        return result
+
+    def reload_failed(self) -> None:
+        """Count a reload refused because the new configuration was invalid (for /metrics)."""
+        self.reload_failures += 1
+
+    # Running.
 
     async def run(self) -> None:
         """Run until `stop()`; alerting is drained and history committed before returning."""
@@ -101,6 +245,14 @@ class Collector:
     def stop(self) -> None:
         self.engine.stop()
 
+    def evidence(self, check_id: str) -> Evidence:
+        """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
+        return self.engine.evidence(check_id)
+
     def __getattr__(self, name: str) -> Any:
-        # health(), snapshot(), poll_now(), set_maintenance(), check_ids ... are the engine's
+        # poll_now(), set_maintenance() ... are the engine's
         return getattr(self.engine, name)
+
+
+def _kinds(inventory: Inventory) -> dict[str, str]:
+    return {name: t.kind for name, t in inventory.templates.items()}

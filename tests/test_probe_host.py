@@ -46,7 +46,7 @@ async def test_disk_thresholds() -> None:
     sample = await run_probe(check("disk", Thresholds(warning=-1, critical=101)))
     assert sample.status is CheckStatus.WARNING
     assert sample.value is not None and abs(sample.value - used) < 5
-    assert "above warning" in sample.reason
+    assert "(warning above" in sample.reason
     critical = await probe(check("disk", Thresholds(warning=-2, critical=-1)))
     assert critical.status is CheckStatus.CRITICAL
 

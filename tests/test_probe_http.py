@@ -189,7 +189,7 @@ async def test_json_comparisons(server: LoopbackServer) -> None:
     assert (await probe(check(url, json_field="queue", json_equals="7"))).status is CheckStatus.CRITICAL
     metric = await probe(check(url, json_field="queue", json_metric=True, thresholds=Thresholds(warning=5)))
     assert (metric.status, metric.value) == (CheckStatus.WARNING, 7.0)
-    assert "above warning 5" in metric.reason
+    assert metric.reason == "queue 7 (warning above 5)"
     notjson = await probe(check(server.url, path="/notjson", json_field="status"))
     assert notjson.status is CheckStatus.CRITICAL and "not valid JSON" in notjson.reason
 
@@ -197,7 +197,7 @@ async def test_json_comparisons(server: LoopbackServer) -> None:
 async def test_latency_threshold(server: LoopbackServer) -> None:
     sample = await probe(check(server.url, thresholds=Thresholds(warning=0.0, critical=60)))
     assert sample.status is CheckStatus.WARNING
-    assert "above warning 0" in sample.reason
+    assert "(warning above 0" in sample.reason
 
 
 async def test_headers_sent_and_port_override(server: LoopbackServer) -> None:

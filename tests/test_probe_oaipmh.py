@@ -103,20 +103,21 @@ class Provider:
         elif scenario == "endless":
             n = int(query.get("resumptionToken", "0") or 0)
             await reply(writer, 200, headers_page(STAMPS[:2], str(n + 1)), xml)
-        elif scenario == "live":
-            since = query.get("from", "")
-            found = [stamp for stamp in self.live if stamp >= since]
-            page = headers_page(found, "") if found else error("noRecordsMatch", "No records match")
-            await reply(writer, 200, page, xml)
         elif scenario == "day":
             await reply(writer, 200, headers_page(["2024-05-08", "2024-05-09"], ""), xml)
-        elif "resumptionToken" in query:
-            start = int(query["resumptionToken"])
-            rest = STAMPS[start : start + PAGE]
-            token = str(start + PAGE) if start + PAGE < len(STAMPS) else ""
-            await reply(writer, 200, headers_page(rest, token), xml)
         else:
-            await reply(writer, 200, headers_page(STAMPS[:PAGE], str(PAGE)), xml)
+            # a well-behaved provider: honours `from`, lists oldest-first in pages of PAGE with tokens
+            since = query.get("from", "")
+            start = 0
+            if "resumptionToken" in query:
+                since, _, offset = query["resumptionToken"].partition("|")
+                start = int(offset)
+            found = [stamp for stamp in self.live if stamp >= since]
+            if not found:
+                await reply(writer, 200, error("noRecordsMatch", "No records match"), xml)
+                return
+            token = f"{since}|{start + PAGE}" if start + PAGE < len(found) else ""
+            await reply(writer, 200, headers_page(found[start : start + PAGE], token), xml)
 
 
 @pytest.fixture(autouse=True)
@@ -173,24 +174,26 @@ async def test_default_path_is_koha() -> None:
     assert sample.status is CheckStatus.OK and seen == ["/cgi-bin/koha/oai.pl"]
 
 
-async def test_lag_follows_resumption_tokens_on_server_clock(provider: Fixture) -> None:
+async def test_lag_on_server_clock_widens_from_a_short_window(provider: Fixture) -> None:
     srv, handler = provider
     sample = await probe(check(srv.url, "/ok", mode="lag", thresholds=Thresholds(warning=3600, critical=86400)))
     assert sample.value == 2.5 * 3600
     assert sample.status is CheckStatus.WARNING
-    assert sample.reason.startswith("newest record changed 2 h 30 min ago (2024-05-10T09:30:00Z)")
-    assert "above warning 3600 s" in sample.reason
-    assert handler.queries[1] == {"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "from": "2024-04-10T12:00:00Z"}
-    assert handler.queries[2:] == [{"verb": "ListIdentifiers", "resumptionToken": "3"}]
-    assert sample.values["pages"] == 2
+    assert sample.reason == "newest record changed 2 h 30 min ago at 2024-05-10T09:30:00Z (warning above 1 h)"
+    # the last hour (server time) holds nothing, the last 8 hours one record: a complete listing
+    assert [q.get("from") for q in handler.queries[1:]] == ["2024-05-10T11:00:00Z", "2024-05-10T04:00:00Z"]
+    assert sample.values["requests"] == 2
+    assert "from=2024-05-10T11:00:00Z -> error noRecordsMatch" in sample.evidence
+    assert "from=2024-05-10T04:00:00Z -> 1 header, newest 2024-05-10T09:30:00Z, complete" in sample.evidence
 
 
-async def test_lag_day_granularity(provider: Fixture) -> None:
+async def test_lag_day_granularity_counts_from_the_end_of_the_day(provider: Fixture) -> None:
     srv, handler = provider
     sample = await probe(check(srv.url, "/day", mode="lag", window_days=7, metadata_prefix="marcxml"))
     assert sample.status is CheckStatus.OK
-    assert sample.value == 36 * 3600  # 2024-05-09 00:00 to 2024-05-10 12:00
-    assert handler.queries[1] == {"verb": "ListIdentifiers", "metadataPrefix": "marcxml", "from": "2024-05-03"}
+    assert sample.value == 12 * 3600  # the end of 2024-05-09 to 2024-05-10 12:00
+    assert sample.reason == "newest record dated 2024-05-09: changed 12 h to 36 h ago"
+    assert handler.queries[1] == {"verb": "ListIdentifiers", "metadataPrefix": "marcxml", "from": "2024-05-09"}
 
 
 async def test_lag_polls_reuse_identify_and_list_only_what_changed(provider: Fixture) -> None:
@@ -198,7 +201,7 @@ async def test_lag_polls_reuse_identify_and_list_only_what_changed(provider: Fix
     lag = check(srv.url, "/live", mode="lag")
     first = await probe(lag)
     assert first.value == 2.5 * 3600
-    assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers"]
+    assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers", "ListIdentifiers"]
     handler.queries.clear()
     handler.live.append("2024-05-10T11:00:00Z")
     second = await probe(lag)
@@ -206,11 +209,15 @@ async def test_lag_polls_reuse_identify_and_list_only_what_changed(provider: Fix
     # no Identify, and only records from the newest already seen on
     assert handler.queries == [{"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "from": "2024-05-10T09:30:00Z"}]
     handler.queries.clear()
-    handler.live = STAMPS[:3]  # the newest records were deleted: nothing from there on, so the whole window
+    handler.live = STAMPS[:3]  # the newest records were deleted: the search widens again
     third = await probe(lag)
     assert third.value == 5 * 86400 + 3600  # 2024-05-05T11:00 to 2024-05-10T12:00 (server clock)
-    assert [q.get("from") for q in handler.queries] == ["2024-05-10T11:00:00Z", "2024-04-10T12:00:00Z"]
-    assert third.values["pages"] == 1  # pages that listed records
+    assert [q.get("from") for q in handler.queries] == [
+        "2024-05-10T11:00:00Z",
+        "2024-05-10T04:00:00Z",
+        "2024-05-07T20:00:00Z",
+        "2024-04-19T04:00:00Z",
+    ]
 
 
 async def test_identify_is_asked_again_after_a_failure(provider: Fixture) -> None:
@@ -220,15 +227,24 @@ async def test_identify_is_asked_again_after_a_failure(provider: Fixture) -> Non
         handler.queries.clear()
         sample = await probe(bad)
         assert sample.status is CheckStatus.CRITICAL
-        assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers"]
+        # badArgument to a `from` with a time: asked again by date before giving up
+        assert [q["verb"] for q in handler.queries] == ["Identify", "ListIdentifiers", "ListIdentifiers"]
+        assert handler.queries[2]["from"] == "2024-05-09"
 
 
-async def test_lag_stops_after_max_pages(provider: Fixture) -> None:
+async def test_a_search_cut_short_is_never_judged_as_complete(provider: Fixture) -> None:
     srv, handler = provider
-    sample = await probe(check(srv.url, "/endless", mode="lag", max_pages=3))
-    assert sample.status is CheckStatus.OK
-    assert "(stopped after 3 pages)" in sample.reason
+    # a repository that ignores `from` and pages forever: only a lower bound on the newest record
+    th = Thresholds(warning=86400, critical=14 * 86400)
+    sample = await probe(check(srv.url, "/endless", mode="lag", max_requests=3, thresholds=th))
+    assert sample.status is CheckStatus.UNKNOWN
+    assert sample.value is None
+    assert sample.reason.startswith("sync lag not known: between 0 s and 7 days")
+    assert "stopped after 3 requests (max_requests)" in sample.reason
     assert len(handler.queries) == 4
+    calm = await probe(check(srv.url, "/endless", mode="lag", max_pages=2, thresholds=Thresholds(warning=30 * 86400)))
+    assert calm.status is CheckStatus.OK  # at most 7 days old: below the warning whatever the rest holds
+    assert calm.reason.startswith("newest record changed at most 7 days ago (at 2024-05-03T10:00:00Z or later")
 
 
 async def test_no_records_match_means_lag_is_the_window(provider: Fixture) -> None:
@@ -264,7 +280,7 @@ async def test_busy_repository_too_long_is_unknown(provider: Fixture) -> None:
     started = time.monotonic()
     sample = await probe(check(srv.url, "/busylong", timeout=2.0))
     assert time.monotonic() - started < 1.0
-    assert (sample.status, sample.reason) == (CheckStatus.UNKNOWN, "repository busy, asks to retry after 120 s")
+    assert (sample.status, sample.reason) == (CheckStatus.UNKNOWN, "repository busy, asks to retry after 2 min")
 
 
 @pytest.mark.parametrize(

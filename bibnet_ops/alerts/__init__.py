@@ -30,7 +30,7 @@ from bibnet_ops.alerts._receivers import (
     make_receiver,
 )
 from bibnet_ops.alerts._store import AlertLog, AuditRecord
-from bibnet_ops.alerts._wiring import MaintenanceSync, build_alerting, store_file
+from bibnet_ops.alerts._wiring import MaintenanceSync, alerting_config, build_alerting, store_file
 from bibnet_ops.inventory import (
     AlertsConfig,
     EscalationStep,
@@ -70,6 +70,7 @@ __all__ = [
     "WebhookReceiver",
     "access_policy",
     "acknowledge",
+    "alerting_config",
     "build_alerting",
     "login_name",
     "make_receiver",

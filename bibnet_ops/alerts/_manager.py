@@ -23,6 +23,7 @@ from bibnet_ops.alerts._ack_api import AckMixin
 from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._model import Ack, NotificationKind
 from bibnet_ops.alerts._notes import NoteMixin
+from bibnet_ops.alerts._reload import ReloadMixin
 from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
 from bibnet_ops.events import FlappingChange, Sample, SiteStatusChange, StateChange
@@ -36,7 +37,7 @@ log = logging.getLogger("bibnet_ops.alerts")
 _COVERING = (SiteStatus.DOWN, SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
 
 
-class AlertManager(NoteMixin, AckMixin):
+class AlertManager(NoteMixin, AckMixin, ReloadMixin):
     """Subscribe `manager.handle` to the engine, then `await manager.start()`; `await manager.stop()` at exit.
 
     Args:

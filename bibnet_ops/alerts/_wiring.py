@@ -17,10 +17,10 @@ from bibnet_ops.alerts._dispatch import Dispatcher
 from bibnet_ops.alerts._manager import AlertManager
 from bibnet_ops.alerts._receivers import make_receiver
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.inventory import Inventory, parse_alerts
+from bibnet_ops.inventory import AlertsConfig, Inventory, parse_alerts
 from bibnet_ops.store import MaintenanceSchedule
 
-__all__ = ["MaintenanceSync", "build_alerting", "store_file"]
+__all__ = ["MaintenanceSync", "alerting_config", "build_alerting", "store_file"]
 
 log = logging.getLogger("bibnet_ops.alerts")
 
@@ -77,6 +77,15 @@ class MaintenanceSync:
         self.current = active
 
 
+def alerting_config(inventory: Inventory) -> AlertsConfig:
+    """The `[alerts]` table of the inventory as the manager uses it (no rules when alerting is disabled)."""
+    config = parse_alerts(inventory.settings.get("alerts") or {}, inventory.sites, inventory.root)
+    if not config.enabled:
+        config = type(config)(enabled=False, receivers=config.receivers, rules=(), settle=config.settle,
+                              settle_max=config.settle_max, subject_prefix=config.subject_prefix)
+    return config
+
+
 def build_alerting(inventory: Inventory, store: object, engine: _Engine | None = None, *,
                    tick: float = 1.0, clock: Callable[[], float] = time.time,
                    maintenance_interval: float = 5.0) -> AlertManager:
@@ -94,10 +103,7 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
         tick: seconds between alerting decisions.
         maintenance_interval: seconds between maintenance-window evaluations.
     """
-    config = parse_alerts(inventory.settings.get("alerts") or {}, inventory.sites, inventory.root)
-    if not config.enabled:
-        config = type(config)(enabled=False, receivers=config.receivers, rules=(), settle=config.settle,
-                              settle_max=config.settle_max, subject_prefix=config.subject_prefix)
+    config = alerting_config(inventory)
     path = store_file(store)
     alert_log = AlertLog(path) if path is not None else None
     receivers = {name: make_receiver(rc) for name, rc in config.receivers.items()} if config.enabled else {}

@@ -17,7 +17,7 @@ from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 
-__all__ = ["format_table", "format_value", "register", "run", "sample_json", "worst_exit"]
+__all__ = ["evidence_block", "format_table", "format_value", "register", "run", "sample_json", "worst_exit"]
 
 
 def register(subparsers: Any) -> None:
@@ -32,6 +32,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("selector", nargs="?", default="", metavar="SITE[/DEVICE[/CHECK]]",
                         help="what to check (default: everything)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per check")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="print under each row the raw reply it was judged on (HTTP status line, headers and "
+                             "body head; SNMP varbinds or error; OAI-PMH request and error), bounded and redacted")
     parser.add_argument("--rate-wait", type=float, default=5.0, metavar="SECONDS",
                         help="read counter-rate checks (e.g. pages/h) again after SECONDS to show a rate "
                              "(default 5; 0 shows the first reading only)")
@@ -93,6 +96,24 @@ def format_table(checks: list[CheckSpec], samples: list[Sample], width: int = 80
     return out
 
 
+def evidence_block(check: CheckSpec, sample: Sample, indent: str = "    | ") -> list[str]:
+    """The raw reply `sample` was judged on as indented lines (bounded, redacted), or why there is none."""
+    from bibnet_ops.engine import evidence_of
+
+    evidence = evidence_of(check, sample)
+    lines = []
+    failed = sample.status is not CheckStatus.OK and sample.reason
+    if failed:
+        lines.append(f"{indent}reason: {' '.join(sample.reason.split())}")
+    if not evidence.text:
+        why = " ".join(sample.reason.split()) if failed else f"the {check.probe} probe kept none for this result"
+        return [*lines, f"{indent}no raw reply kept ({why})"]
+    lines += [f"{indent}{line}".rstrip() for line in evidence.text.rstrip("\n").split("\n")]
+    if evidence.cut:
+        lines.append(f"{indent}… {evidence.cut} more characters not kept")
+    return lines
+
+
 def sample_json(check: CheckSpec, sample: Sample) -> dict[str, Any]:
     """The JSON form of one result."""
     return {
@@ -146,7 +167,20 @@ def run(args: argparse.Namespace) -> int:
                                       int(collector.get("per_site_concurrency") or 4), max(0.0, args.rate_wait)))
     if args.json:
         for check, sample in zip(checks, samples, strict=True):
-            print(json.dumps(sample_json(check, sample), ensure_ascii=False))
+            row = sample_json(check, sample)
+            if args.verbose:
+                from bibnet_ops.engine import evidence_of
+
+                row["evidence"] = evidence_of(check, sample).text
+            print(json.dumps(row, ensure_ascii=False))
+    elif args.verbose:
+        width = shutil.get_terminal_size((80, 24)).columns
+        lines = format_table(checks, samples, width=max(60, width))
+        print(lines[0])
+        for check, sample, line in zip(checks, samples, lines[1:], strict=True):
+            print(line)
+            for detail in evidence_block(check, sample):
+                print(detail)
     else:
         width = shutil.get_terminal_size((80, 24)).columns
         lines = format_table(checks, samples, width=max(60, width))

@@ -2,7 +2,9 @@
 
 Everything that listens to the engine is assembled in `build_subscribers`, the one place where the
 store and alerting attach. SIGTERM and SIGINT stop the collector cleanly (polls in flight are cancelled
-and the probes' clients closed) within a second.
+and the probes' clients closed) within a second. SIGHUP re-reads the inventory and templates and applies
+them without a restart (`bibnet_ops.cli._service`); `--metrics` serves /metrics; `--pid-file` names the
+process for `bibnet-ops reload`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ def register(subparsers: Any) -> None:
                         help="history database (default: [collector] store, else the user data directory)")
     parser.add_argument("--no-store", action="store_true",
                         help="keep no history and send no alerts (a dry run of the polling)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--metrics", metavar="HOST:PORT",
+                        help="serve OpenMetrics on http://HOST:PORT/metrics (default: [collector] metrics; "
+                             "see docs/metrics.md)")
+    parser.add_argument("--pid-file", metavar="PATH",
+                        help="write the process id here while running, for `bibnet-ops reload` "
+                             "(default: [collector] pid_file)")
+    parser.set_defaults(func=run, logs=True)
 
 
 def _zone(name: str) -> ZoneInfo:
@@ -122,6 +130,7 @@ def build_subscribers(args: argparse.Namespace, inventory: Inventory) -> list[Su
 
 
 async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
+    from bibnet_ops.cli._service import ServiceError, service_for
     from bibnet_ops.collector import Collector
     from bibnet_ops.store import StoreError
 
@@ -141,6 +150,14 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     for subscriber in build_subscribers(args, inventory):
         engine.subscribe(subscriber)
     loop = asyncio.get_running_loop()
+    service = None
+    if not args.once:
+        try:
+            service = service_for(args, inventory, engine).start()
+        except ServiceError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            await engine.close()
+            return 2
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, engine.stop)
     worst = {"code": 0, "severity": 0}
@@ -162,6 +179,8 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if service is not None:
+            service.stop()
     if args.once:
         _print_summary(engine, args.json)
         return worst["code"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
+from bibnet_ops.engine._reconfigure import CheckSeed
 from bibnet_ops.events import FlappingChange, StateChange
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 
@@ -86,6 +87,15 @@ class CheckState:
         self.flapping = False
         self.flap_pct = 0.0
         self.history: deque[CheckStatus] = deque(maxlen=FLAP_WINDOW)
+
+    def restore(self, seed: CheckSeed, now: float) -> None:
+        """Take the seed's state as if its last result had been seen here (no event is produced)."""
+        self.status = seed.status
+        self.hard_status = seed.effective_hard_status
+        self.attempt = 1 if seed.status == self.hard_status else max(1, int(seed.attempt))
+        self.since = seed.since
+        # the seed stands for the last result, so the next one is not treated as a first (no initial report)
+        self.last = Sample(self.spec.id, seed.status, seed.reason, time=seed.since if seed.since is not None else now)
 
     @property
     def hard(self) -> bool:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from bibnet_ops.engine._checkstate import CheckState
+from bibnet_ops.engine._evidence import Evidence, evidence_of
 from bibnet_ops.engine._health import PollHealth
+from bibnet_ops.engine._reconfigure import CheckSeed, Reconfiguration
 from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, Scheduler
 from bibnet_ops.engine._sites import SiteTracker
 from bibnet_ops.events import Event, StateChange
@@ -223,6 +225,77 @@ class Engine:
             raise KeyError(site_id)
         self._in_loop(lambda: self._sites.set_maintenance(site_id, on))
 
+    def reconfigure(
+        self,
+        inventory: Inventory,
+        checks: Iterable[CheckSpec] | None = None,
+        *,
+        seed: Mapping[str, CheckSeed] | None = None,
+    ) -> Reconfiguration:
+        """Follow a new inventory without a restart: diff the checks by id and apply the difference.
+
+        - added checks start polling, their first polls spread over `min(interval, first_spread)`;
+          an added check with an entry in `seed` starts from that state instead of "assumed OK", so its
+          next result continues it (no initial report, no false recovery);
+        - removed checks stop (a poll in flight is cancelled or its result dropped) and emit nothing;
+        - changed checks (same id, other settings: interval, timeout, thresholds, retries, address...)
+          take the new settings and keep their state;
+        - unchanged checks keep everything: status, SOFT/HARD state and attempt, flapping history.
+
+        Site statuses are then re-derived for the new sites and parents; a site changes status (with an
+        event) only if the new configuration really changes it. Added sites whose checks were all seeded
+        take their derived status quietly. The concurrency bounds stay as they were started.
+
+        Call it on the engine's loop (from a signal handler installed with `loop.add_signal_handler`, a
+        task, or before `run()`).
+
+        Args:
+            inventory: the new inventory.
+            checks: the checks to poll (default: every check of `inventory`).
+            seed: last known states of added checks, by check id (ignored for checks already polled).
+
+        Returns:
+            What was added, removed and changed.
+        """
+        if self._loop is not None and self._thread is not None and threading.get_ident() != self._thread:
+            raise RuntimeError("Engine.reconfigure must be called on the engine's loop")
+        seed = seed or {}
+        specs = {c.id: c for c in (inventory.checks if checks is None else checks)}
+        old_sites = set(self._sites.sites)
+        removed = sorted(cid for cid in self._states if cid not in specs)
+        added = [spec for cid, spec in specs.items() if cid not in self._states]
+        changed = [spec for cid, spec in specs.items() if cid in self._states and self._states[cid].spec != spec]
+        self._scheduler.remove(removed)
+        for cid in removed:
+            del self._states[cid]
+        for spec in changed:
+            self._states[spec.id].spec = spec
+            self._scheduler.update(spec)
+        now = time.time()
+        seeded: list[str] = []
+        for spec in added:
+            state = self._states[spec.id] = CheckState(spec)
+            if spec.id in seed:
+                state.restore(seed[spec.id], now)
+                seeded.append(spec.id)
+        self.inventory = inventory
+        new_sites = set(inventory.sites)
+        sites_added = new_sites - old_sites
+        seeded_set = set(seeded)
+        quiet = [sid for sid in sites_added
+                 if (ids := [c.id for c in specs.values() if c.site_id == sid]) and seeded_set.issuperset(ids)]
+        self._sites.reconfigure(inventory, quiet)
+        self._scheduler.add(added)
+        return Reconfiguration(
+            added=tuple(sorted(s.id for s in added)),
+            removed=tuple(removed),
+            changed=tuple(sorted(s.id for s in changed)),
+            unchanged=len(specs) - len(added) - len(changed),
+            seeded=tuple(sorted(seeded)),
+            sites_added=tuple(sorted(sites_added)),
+            sites_removed=tuple(sorted(old_sites - new_sites)),
+        )
+
     # Reading.
 
     @property
@@ -251,6 +324,11 @@ class Engine:
             polling=self._scheduler.running(check_id),
         )
 
+    def evidence(self, check_id: str) -> Evidence:
+        """The raw reply the check's last result was judged on, bounded and redacted (KeyError if unknown)."""
+        state = self._states[check_id]
+        return evidence_of(state.spec, state.last)
+
     def site_state(self, site_id: str) -> SiteSnapshot:
         """The current derived status of one site (KeyError if unknown)."""
         site = self._sites.sites[site_id]
@@ -275,7 +353,10 @@ class Engine:
     # The result path.
 
     def _on_result(self, spec: CheckSpec, sample: Sample) -> float:
-        state = self._states[spec.id]
+        state = self._states.get(spec.id)
+        if state is None:  # removed by a reconfiguration while its poll ran
+            return spec.interval
+        spec = state.spec  # a reconfiguration may have changed its settings while its poll ran
         self._emit(sample)
         changed = False
         for event in state.feed(sample):

@@ -106,6 +106,8 @@ class _Entry:
     gen: int = 0
     running: bool = False
     rerun: bool = False
+    removed: bool = False
+    task: asyncio.Task[None] | None = None
 
 
 class Scheduler:
@@ -148,6 +150,8 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._early: set[str] = set()
+        self._phases: dict[str, float] = {}  # device key -> its random phase (see `run`)
+        self._groups: dict[asyncio.Task[None], list[_Entry]] = {}
         self.stats = PollStats(started=0.0)
 
     @property
@@ -200,6 +204,76 @@ class Scheduler:
             return wanted
         return entry.anchor + math.ceil((wanted - interval / 2 - entry.anchor) / interval) * interval
 
+    def _phase(self, device_key: str) -> float:
+        phase = self._phases.get(device_key)
+        if phase is None:
+            phase = self._phases[device_key] = self._rng.uniform(0.0, _PHASE_RANGE)
+        return phase
+
+    def _schedule_first(self, entry: _Entry, now: float) -> None:
+        """Put a check on its device's grid and schedule its first poll within the first spread."""
+        spec = entry.spec
+        phase = self._phase(spec.device_key)
+        # one phase modulo nested intervals (30 s, 60 s, 300 s...) puts the device's polls on one grid, spread
+        # over the whole interval; only the first poll comes sooner, within the first spread, so a collector
+        # that just started shows every check soon without polling them all in that window ever after
+        entry.anchor = now + (phase % spec.interval if spec.interval > 0 else 0.0)
+        spread = min(spec.interval, self._first_spread)
+        first = now + (phase % spread if spread > 0 else 0.0)
+        self._push(entry, now if spec.id in self._early else first)
+
+    # Reconfiguration (on the loop's thread, or before `run`).
+
+    def add(self, checks: Iterable[CheckSpec]) -> None:
+        """Start polling new checks; their first polls are spread like a start's (devices keep their phase)."""
+        new = [_Entry(c) for c in checks if c.id not in self._entries]
+        for entry in new:
+            self._entries[entry.spec.id] = entry
+        if self._loop is None:
+            return
+        now = self._loop.time()
+        for entry in new:
+            self._schedule_first(entry, now)
+        self._wake.set()
+
+    def remove(self, check_ids: Iterable[str]) -> None:
+        """Stop polling these checks: a queued poll is dropped, a device poll left with no check is cancelled."""
+        touched: set[asyncio.Task[None]] = set()
+        for check_id in check_ids:
+            entry = self._entries.pop(check_id, None)
+            if entry is None:
+                continue
+            entry.removed = True
+            entry.gen += 1  # its heap entries are stale now
+            self._early.discard(check_id)
+            if entry.task is not None:
+                touched.add(entry.task)
+        for task in touched:
+            if all(e.removed for e in self._groups.get(task, ())):
+                task.cancel()
+        live = {e.spec.device_key for e in self._entries.values()}
+        for key in [k for k in self._phases if k not in live]:
+            del self._phases[key]
+        sites = {e.spec.site_id for e in self._entries.values()}
+        for site_id in [s for s in self._site_slots if s not in sites]:
+            del self._site_slots[site_id]  # a poll still holding it keeps its own reference
+
+    def update(self, spec: CheckSpec) -> None:
+        """Give a check new settings; a new interval re-places it on its device's grid (at once if shorter)."""
+        entry = self._entries.get(spec.id)
+        if entry is None:
+            return
+        old, entry.spec = entry.spec, spec
+        if old.interval == spec.interval or self._loop is None:
+            return
+        now = self._loop.time()
+        phase = self._phase(spec.device_key)
+        entry.anchor = self.stats.started + (phase % spec.interval if spec.interval > 0 else 0.0)
+        if not entry.running and entry.due > now + spec.interval:
+            # a shorter interval applies now, not once the old one has run out
+            self._push(entry, max(now, self._on_grid(entry, now + spec.interval / 2)))
+            self._wake.set()
+
     def _push(self, entry: _Entry, due: float) -> None:
         entry.due = due
         entry.gen += 1
@@ -211,19 +285,8 @@ class Scheduler:
         self._thread = threading.get_ident()
         now = loop.time()
         self.stats = PollStats(started=now)
-        phases: dict[str, float] = {}
         for entry in self._entries.values():
-            spec = entry.spec
-            phase = phases.get(spec.device_key)
-            if phase is None:
-                phase = phases[spec.device_key] = self._rng.uniform(0.0, _PHASE_RANGE)
-            # one phase modulo nested intervals (30 s, 60 s, 300 s...) puts the device's polls on one grid, spread
-            # over the whole interval; only the first poll comes sooner, within the first spread, so a collector
-            # that just started shows every check soon without polling them all in that window ever after
-            entry.anchor = now + (phase % spec.interval if spec.interval > 0 else 0.0)
-            spread = min(spec.interval, self._first_spread)
-            first = now + (phase % spread if spread > 0 else 0.0)
-            self._push(entry, now if spec.id in self._early else first)
+            self._schedule_first(entry, now)
         self._early.clear()
         heap = self._heap
         try:
@@ -254,7 +317,16 @@ class Scheduler:
         assert self._loop is not None
         task = self._loop.create_task(self._poll(group))
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._groups[task] = [entry for entry, _ in group]
+        for entry, _ in group:
+            entry.task = task
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        for entry in self._groups.pop(task, ()):
+            if entry.task is task:
+                entry.task = None
 
     async def _poll(self, group: list[tuple[_Entry, float]]) -> None:
         """Poll one device's due checks together, holding one site slot and one network slot."""
@@ -298,11 +370,14 @@ class Scheduler:
         if timed_out:
             stats.timeouts += 1
         entry.running = False
+        if entry.removed:
+            return  # removed by a reload while it ran: its result belongs to no check any more
         try:
             delay = self._on_result(spec, sample)
         except Exception:  # a subscriber's bug must not stop this check being polled
             log.exception("result handler failed for %s", spec.id)
             delay = spec.interval
+        spec = entry.spec  # a reload may have changed its interval while it ran
         if entry.rerun:
             entry.rerun = False
             next_due = now

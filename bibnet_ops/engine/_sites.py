@@ -106,19 +106,69 @@ class SiteTracker:
         self._emit = emit
         self._request_poll = request_poll
         self._clock = clock
-        by_site: dict[str, list[CheckSpec]] = {}
-        for state in checks.values():
-            by_site.setdefault(state.spec.site_id, []).append(state.spec)
         self.sites: dict[str, SiteState] = {}
+        self._children: dict[str, list[str]] = {}
+        self._waiters: dict[str, set[str]] = {}  # check id -> sites waiting for its next result
+        self._quiet = False
+        self._build(inventory)
+
+    def _build(self, inventory: Inventory) -> None:
+        """(Re)build the sites and their parent links from the inventory, keeping known sites' state."""
+        by_site: dict[str, list[CheckSpec]] = {}
+        for check in self._checks.values():
+            by_site.setdefault(check.spec.site_id, []).append(check.spec)
+        old, self.sites = self.sites, {}
         for site_id, site in inventory.sites.items():
             specs = by_site.get(site_id, [])
-            reach = reachability_checks(inventory, site, specs)
-            self.sites[site_id] = SiteState(site, [c.id for c in specs], [c.id for c in reach])
-        self._children: dict[str, list[str]] = {}
+            reach = [c.id for c in reachability_checks(inventory, site, specs)]
+            kept = old.get(site_id)
+            if kept is None:
+                kept = SiteState(site, [c.id for c in specs], reach)
+            else:
+                kept.site, kept.check_ids, kept.reach_ids = site, [c.id for c in specs], reach
+                kept.waiting &= set(self._checks)
+            self.sites[site_id] = kept
+        self._children = {}
         for site_id, site in inventory.sites.items():
             if site.parent in self.sites and site.parent != site_id:
                 self._children.setdefault(site.parent, []).append(site_id)
-        self._waiters: dict[str, set[str]] = {}  # check id -> sites waiting for its next result
+        waiters: dict[str, set[str]] = {}
+        for check_id, sites in self._waiters.items():
+            still = {s for s in sites if s in self.sites} if check_id in self._checks else set()
+            if still:
+                waiters[check_id] = still
+        self._waiters = waiters
+
+    def reconfigure(self, inventory: Inventory, quiet: Iterable[str] = ()) -> None:
+        """Follow a new inventory: sites added or removed, checks and parents changed; the check states
+        (the dict given at construction) must already be updated.
+
+        Sites kept keep their status, `since` and maintenance; every site is re-derived (an event only
+        where its status really changes, e.g. it lost its only failing check). Sites in `quiet` (added
+        with seeded checks) take their derived status without an event, as a continuation.
+        """
+        self._build(inventory)
+        for state in self.sites.values():
+            state.silent = self._silent(state)
+        for site_id in sorted(quiet, key=self._depth):  # parents first: a child's status depends on them
+            found = self.sites.get(site_id)
+            if found is None or found.status is not None:
+                continue
+            state = found
+            self._quiet = True
+            try:
+                decision = self._decide(state)
+            finally:
+                self._quiet = False
+            if decision is not None:
+                state.status, state.since = decision.status, self._clock()
+                state.reason, state.root_cause = decision.reason, decision.root_cause
+        roots = [sid for sid, st in self.sites.items() if st.site.parent not in self.sites or st.site.parent == sid]
+        changes: list[tuple[SiteState, SiteStatus | None]] = []
+        seen: set[str] = set()
+        for site_id in [*roots, *self.sites]:
+            self._evaluate_tree(site_id, changes, seen)
+        self._publish(changes)
 
     # Inputs.
 
@@ -144,6 +194,15 @@ class SiteTracker:
         if state.maintenance != on:
             state.maintenance = on
             self._evaluate(site_id)
+
+    def _depth(self, site_id: str) -> int:
+        depth, seen = 0, {site_id}
+        state = self.sites.get(site_id)
+        while state is not None and state.site.parent in self.sites and state.site.parent not in seen:
+            seen.add(state.site.parent)
+            state = self.sites[state.site.parent]
+            depth += 1
+        return depth
 
     def descendants(self, site_id: str) -> list[str]:
         out: list[str] = []
@@ -271,7 +330,7 @@ class SiteTracker:
     def _wait_for(self, state: SiteState, check_ids: Iterable[str]) -> bool:
         """Poll these checks at once and hold the site's status until they have answered."""
         ids = [c for c in check_ids if c in self._checks]
-        if not ids:
+        if not ids or self._quiet:
             return False
         state.waiting.update(ids)
         for check_id in ids:

@@ -8,6 +8,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
+from bibnet_ops.inventory._address import MetricsAddressError, parse_address
 from bibnet_ops.inventory._errors import ConfigIssue
 from bibnet_ops.inventory._model import CheckTemplate, TemplateCheck
 from bibnet_ops.inventory._schema import SECRET_PARAM_KEYS, FileContext, Spec, check_table
@@ -58,6 +59,8 @@ COLLECTOR_TABLE = {
     "hour_rollup_days": Spec("number"),
     "day_rollup_days": Spec("number"),
     "transition_days": Spec("number"),
+    "metrics": Spec("str"),
+    "pid_file": Spec("str"),
 }
 SLA_TABLE = {"target": Spec("number"), "pages_per_day": Spec("number")}
 REGION_TABLE = {"name_fr": Spec("str", required=True), "name_ar": Spec("str")}
@@ -182,6 +185,15 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
     for key in ("rollup_days", "hour_rollup_days", "day_rollup_days", "transition_days"):
         if key in collector and collector[key] <= 0:
             ctx.error(("collector", key), f"'{key}' must be a positive number of days (leave it out to keep forever)")
+    if "metrics" in collector:
+        try:
+            parse_address(collector["metrics"])
+        except MetricsAddressError as exc:
+            ctx.error(("collector", "metrics"), str(exc))
+            del collector["metrics"]
+    if "pid_file" in collector and not collector["pid_file"].strip():
+        ctx.error(("collector", "pid_file"), "'pid_file' must be a path (leave it out for none)")
+        del collector["pid_file"]
     sla = check_table(ctx, good.get("sla", {}), SLA_TABLE, ("sla",), "[sla]")
     defaults = check_table(ctx, good.get("defaults", {}), {"opening_hours": Spec("table")}, ("defaults",),
                            "[defaults]")

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample, Thresholds
+from bibnet_ops.probes import _reasons
 
 __all__ = [
     "ParamError",
@@ -31,6 +32,7 @@ def make_sample(
     value: float | None = None,
     values: dict[str, float] | None = None,
     latency: float | None = None,
+    evidence: str = "",
 ) -> Sample:
     """Build a Sample stamped with the current UTC epoch time, keeping the reason short."""
     return Sample(
@@ -41,6 +43,7 @@ def make_sample(
         values=values or {},
         latency=latency,
         time=time.time(),
+        evidence=evidence,
     )
 
 
@@ -50,27 +53,16 @@ def _shorten(reason: str, limit: int = 200) -> str:
 
 
 def fmt_number(value: float) -> str:
-    """Compact human number: 0.034, 12.5, 1200."""
-    if value == int(value) and abs(value) < 1e12:
-        return str(int(value))
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    if abs(value) >= 1:
-        return f"{value:.1f}"
-    return f"{value:.3f}"
+    """Compact human number: 0.034, 12.5, 1200 (see `_reasons.number`)."""
+    return _reasons.number(value)
 
 
 def judge_metric(thresholds: Thresholds, value: float, label: str, unit: str = "") -> tuple[CheckStatus, str]:
-    """Classify a value and say which bound it crossed, e.g. "latency 2.5 s above warning 2 s"."""
-    status = thresholds.classify(value)
-    suffix = f" {unit}" if unit else ""
-    shown = f"{label} {fmt_number(value)}{suffix}"
-    if status is CheckStatus.OK:
-        return status, shown
-    bound = thresholds.critical if status is CheckStatus.CRITICAL else thresholds.warning
-    side = "below" if thresholds.direction == "below" else "above"
-    level = "critical" if status is CheckStatus.CRITICAL else "warning"
-    return status, f"{shown} {side} {level} {fmt_number(float(bound or 0))}{suffix}"
+    """Classify a value and say which bound it crossed, e.g. "reply in 2.5 s (warning above 2 s)".
+
+    The wording is `_reasons.judge`'s, shared by every probe.
+    """
+    return _reasons.judge(thresholds, value, label, unit)
 
 
 def param_str(params: dict[str, Any], name: str, default: str = "") -> str:

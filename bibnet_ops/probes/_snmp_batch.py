@@ -23,21 +23,19 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pysnmp.hlapi.v3arch.asyncio import UdpTransportTarget, get_cmd
-
 from bibnet_ops.model import CheckStatus
 from bibnet_ops.probes._snmp_session import (
     Credentials,
     SnmpError,
     SnmpValue,
     Target,
-    _auth,
     _exchange,
-    _junk_seen,
-    _object,
+    _mark,
     _open,
     _raise_for,
+    _send_get,
     _Session,
+    _timeout_evidence,
     _timeout_reason,
 )
 from bibnet_ops.probes._snmp_values import convert
@@ -58,10 +56,10 @@ class _Waiter:
     """One caller of `snmp_get` waiting in a batch."""
 
     target: Target
-    transport: UdpTransportTarget
+    transport: Any  # the agent's pysnmp transport target (v1arch for v2c, v3arch for v3)
     oids: list[str]
     deadline: float  # loop time by which this caller stops waiting
-    junk_before: int
+    mark: tuple[int, ...]  # the agent's odd-datagram counts when the caller started
     future: asyncio.Future[_Result]
 
 
@@ -82,12 +80,10 @@ async def snmp_get(
     Raises:
         SnmpError: no answer, a USM/protocol error, an error status, or a reply that is not usable.
     """
-    session, transport = await _open(target, deadline)
+    session, transport = await _open(target, creds, deadline)
     loop = asyncio.get_running_loop()
     limit = loop.time() + target.timeout if deadline is None else deadline
-    waiter = _Waiter(
-        target, transport, list(dict.fromkeys(oids)), limit, _junk_seen(session, target), loop.create_future()
-    )
+    waiter = _Waiter(target, transport, list(dict.fromkeys(oids)), limit, _mark(session, target), loop.create_future())
     key = (target.host, target.port, creds)
     batch = session.batches.get(key)
     if batch is None:
@@ -101,8 +97,9 @@ async def snmp_get(
         async with asyncio.timeout_at(limit):
             return await waiter.future
     except TimeoutError:
-        reason = _timeout_reason(session, target, creds, waiter.junk_before)
-        raise SnmpError(reason, CheckStatus.CRITICAL) from None
+        reason = _timeout_reason(session, target, creds, waiter.mark)
+        evidence = _timeout_evidence(session, target, waiter.oids, waiter.mark)
+        raise SnmpError(reason, CheckStatus.CRITICAL, evidence) from None
 
 
 def _flush(session: _Session, key: tuple[str, int, Credentials], creds: Credentials) -> None:
@@ -143,14 +140,7 @@ async def _request(session: _Session, creds: Credentials, waiters: list[_Waiter]
     widest = max(waiters, key=lambda w: w.target.timeout)
     started = time.monotonic()
     try:
-        request = get_cmd(
-            session.engine,
-            _auth(session, creds),
-            widest.transport,
-            session.context,
-            *[_object(session, oid) for oid in oids],
-            lookupMib=False,
-        )
+        request = _send_get(session, creds, widest.transport, oids)
         indication, status, index, var_binds = await _exchange(
             session, widest.target, creds, request, max(w.deadline for w in waiters)
         )
@@ -175,7 +165,7 @@ async def _request(session: _Session, creds: Credentials, waiters: list[_Waiter]
         if waiter.future.done():
             continue
         try:
-            _raise_for(session, waiter.target, creds, indication, status, index, oids, waiter.junk_before)
+            _raise_for(session, waiter.target, creds, indication, status, index, oids, waiter.mark)
             mine: dict[str, SnmpValue] = {}
             for oid in waiter.oids:
                 value = values.get(oid)

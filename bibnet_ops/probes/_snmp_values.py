@@ -8,12 +8,14 @@ authentication object. `_snmp_session` does the exchanges and re-exports these n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pysnmp.hlapi.v3arch.asyncio import CommunityData, UsmUserData
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from bibnet_ops.model import CheckStatus
+
+if TYPE_CHECKING:
+    from pysnmp.hlapi.v3arch.asyncio import CommunityData, UsmUserData
 
 __all__ = [
     "AUTH_PROTOCOLS",
@@ -48,12 +50,16 @@ _NUMERIC_TYPES = {"Integer", "Integer32", "Counter32", "Counter64", "Gauge32", "
 
 
 class SnmpError(Exception):
-    """A failed SNMP exchange: `reason` is what the technician reads, `status` what the check becomes."""
+    """A failed SNMP exchange: `reason` is what the technician reads, `status` what the check becomes.
 
-    def __init__(self, reason: str, status: CheckStatus = CheckStatus.UNKNOWN) -> None:
+    `evidence` is what came back, for the sample's evidence (an error status and its OID, odd datagrams).
+    """
+
+    def __init__(self, reason: str, status: CheckStatus = CheckStatus.UNKNOWN, evidence: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.evidence = evidence
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,12 @@ class Credentials:
         return f"Credentials(version={self.version!r}, {who})"
 
     def build(self) -> CommunityData | UsmUserData:
-        """Return the pysnmp authentication object for these credentials."""
+        """Return pysnmp's full-engine authentication object for these credentials (imported on first use)."""
+        from pysnmp.hlapi.v3arch.asyncio import CommunityData, UsmUserData
+        from pysnmp.hlapi.v3arch.asyncio import auth as _auth
+
         if self.version != "3":
             return CommunityData(self.community, mpModel=1)
-        from pysnmp.hlapi.v3arch.asyncio import auth as _auth
 
         auth_proto = getattr(_auth, AUTH_PROTOCOLS[self.auth_protocol])
         priv_proto = getattr(_auth, PRIV_PROTOCOLS[self.priv_protocol])

@@ -195,6 +195,8 @@ class CollectorServer:
         if command.name == "resync":
             self._resync()
             return None
+        if command.name == "evidence":
+            return collector.engine.evidence(args["check_id"])
         alerting = collector.alerting
         if alerting is None:
             raise NotAvailableError("no alerting manager running")

@@ -7,6 +7,7 @@ counts them, and remembers whether a state event was lost so the collector can s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections import deque
@@ -43,6 +44,9 @@ class Outbox:
 
     def event(self, event: object) -> None:
         """The engine subscriber: queue one event, dropping the oldest if the dashboard is behind."""
+        if type(event) is Sample and event.evidence:
+            # Raw replies stay in the engine: the dashboard asks for one check's when a technician wants it.
+            event = dataclasses.replace(event, evidence="")
         with self._lock:
             if not self.closed:
                 self._append(event)

@@ -1,6 +1,6 @@
 """The dashboard's side: start the collector in a child process, receive its events, send it commands.
 
-`CollectorProcess` is an event source (`drain`, `poll_health`, `poll_now`, `collector_stopped`) and the
+`CollectorProcess` is an event source (`drain`, `poll_health`, `poll_now`, `collector_stopped`, `evidence`) and the
 acknowledgement service of a console (`acknowledge`, `unacknowledge`, `active_acks`, all returning futures).
 A reader thread receives the child's batches into a bounded buffer the screen drains on its timer; nothing
 here waits for the child except `stop()`, which is bounded. If the child dies, the reader records why and
@@ -313,6 +313,10 @@ class CollectorProcess:
     def events_dropped(self) -> int:
         """Events lost so far, in the child's queue or in this buffer, because the screen fell behind."""
         return self.dropped_here + self.dropped_there
+
+    def evidence(self, check_id: str) -> Future[Any]:
+        """The raw reply the check's last result was judged on (`engine.Evidence`), fetched from the child."""
+        return self._call("evidence", {"check_id": check_id})
 
     # Acknowledgements, run by the child's AlertManager.
 

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 _STOP = object()
 
 
+class _Register(list[CheckInfo]):
+    """Checks to register in the writer thread (a reload added or changed them)."""
+
+
 def check_infos(checks: Iterable[CheckSpec], kinds: dict[str, str] | None = None) -> list[CheckInfo]:
     """CheckInfo for resolved checks; `kinds` maps a template name to its device kind (e.g. "scanner")."""
     kinds = kinds or {}
@@ -77,6 +81,8 @@ class StoreWriter:
         self.run_id = 0
         self.committed_transitions = 0
         self.dropped = 0
+        self.commits = 0
+        self.last_commit_seconds = 0.0  # how long the last batch took to commit (store write latency)
 
     # ------------------------------------------------------------------ engine side
     def handle(self, event: Event) -> None:
@@ -87,6 +93,18 @@ class StoreWriter:
             self.dropped += 1
 
     __call__ = handle
+
+    @property
+    def pending(self) -> int:
+        """Events queued and not yet committed."""
+        return self._queue.qsize()
+
+    def register_checks(self, checks: Iterable[CheckInfo]) -> None:
+        """Register checks added or changed by a reload, in order with the events (never blocks)."""
+        if self._thread is not None:
+            self._queue.put(_Register(checks))
+        else:
+            self._checks.extend(checks)
 
     def start(self) -> StoreWriter:
         """Open the store (raising StoreError here, not in the thread) and start the writer thread."""
@@ -152,11 +170,17 @@ class StoreWriter:
                     if isinstance(item, threading.Event):
                         waiters.append(item)
                         break
+                    if isinstance(item, _Register):
+                        store.register_checks(item)
+                        continue
                     self._collect(item, acc, transitions, sites, flaps)
                 now = self._clock()
                 counters = dict(acc.counters_changed)
                 acc.counters_changed.clear()
+                began = time.monotonic()
                 store.write_batch(transitions, sites, acc.drain(now, everything=stopping), flaps, counters)
+                self.last_commit_seconds = time.monotonic() - began
+                self.commits += 1
                 self.committed_transitions += len(transitions)
                 if self._on_commit is not None:
                     self._on_commit(len(transitions))

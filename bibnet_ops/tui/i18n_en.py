@@ -231,4 +231,20 @@ EN: dict[str, str] = {
     "note.change_failed": "Not done: {error}",
     "note.no_site": "Select a site first",
     "note.no_changes": "This console changes nothing (no collector attached)",
+    # The last raw reply of a check (site detail, `e`).
+    "key.evidence": "Last reply",
+    "help.scope.evidence": "Last reply of a check",
+    "evidence.title": "Last reply of {check}",
+    "evidence.result": "result of {when} ({ago} ago)",
+    "evidence.pending": "not polled yet",
+    "evidence.none": "no raw reply kept ({reason})",
+    "evidence.probe_keeps_none": "the {probe} probe kept none for this result",
+    "evidence.loading": "asking the collector…",
+    "evidence.error": "cannot fetch it: {error}",
+    "evidence.no_source": "no collector attached",
+    "evidence.cut": "… {n} more characters not kept",
+    "evidence.follows": "updated with every new result; r re-polls the check now",
+    # A site whose every check fails, folded into one problems row.
+    "problems.site_checks": "all {n} checks",
+    "problems.site_failing": "every check fails: {reason}",
 }

@@ -219,4 +219,20 @@ FR: dict[str, str] = {
     "note.change_failed": "Non effectué : {error}",
     "note.no_site": "Sélectionnez d'abord un site",
     "note.no_changes": "Cette console ne modifie rien (aucun collecteur attaché)",
+    # La dernière réponse brute d'un contrôle (détail d'un site, `e`).
+    "key.evidence": "Dernière réponse",
+    "help.scope.evidence": "Dernière réponse d'un contrôle",
+    "evidence.title": "Dernière réponse de {check}",
+    "evidence.result": "résultat de {when} (il y a {ago})",
+    "evidence.pending": "pas encore interrogé",
+    "evidence.none": "aucune réponse brute conservée ({reason})",
+    "evidence.probe_keeps_none": "la sonde {probe} n'en a pas gardé pour ce résultat",
+    "evidence.loading": "demande au collecteur…",
+    "evidence.error": "impossible de l'obtenir : {error}",
+    "evidence.no_source": "aucun collecteur attaché",
+    "evidence.cut": "… {n} caractères de plus non conservés",
+    "evidence.follows": "mise à jour à chaque résultat ; r interroge le contrôle maintenant",
+    # Un site dont tous les contrôles échouent, replié en une ligne des problèmes.
+    "problems.site_checks": "les {n} contrôles",
+    "problems.site_failing": "tous les contrôles échouent : {reason}",
 }

@@ -49,7 +49,7 @@ class KeySpec:
         return tr(self.label)
 
 
-SCOPES = ("app", "overview", "problems", "detail", "windows", "form", "report", "nav")
+SCOPES = ("app", "overview", "problems", "detail", "evidence", "windows", "form", "report", "nav")
 
 REGISTRY: tuple[KeySpec, ...] = (
     # Everywhere (App bindings).
@@ -86,6 +86,11 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("detail_back", "escape,backspace", "back", "key.back", "detail"),
     KeySpec("detail_refresh", "r,f5", "refresh_now", "key.refresh_now", "detail"),
     KeySpec("detail_maintenance", "m,f8", "maintenance", "key.maintenance", "detail", change="maintenance.add"),
+    # Enter on a check row shows its last reply too.
+    KeySpec("detail_evidence", "e,f3", "evidence", "key.evidence", "detail"),
+    # The last reply of one check.
+    KeySpec("evidence_back", "escape,backspace", "back", "key.back", "evidence"),
+    KeySpec("evidence_refresh", "r,f5", "refresh_now", "key.refresh_now", "evidence"),
     # Maintenance windows list.
     KeySpec("windows_end", "e,delete", "end_window", "key.end_window", "windows", change="maintenance.end"),
     KeySpec("windows_close", "escape,backspace", "close", "key.back", "windows"),

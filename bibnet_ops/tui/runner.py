@@ -38,7 +38,12 @@ class EngineThread:
     def __init__(self, engine: Any, limit: int = 200_000) -> None:
         self.engine = engine
         self.buffer = EventBuffer(
-            limit=limit, health=self._health, poll_now=self._poll_now, stopped=self._stopped, resync=self._resync
+            limit=limit,
+            health=self._health,
+            poll_now=self._poll_now,
+            stopped=self._stopped,
+            resync=self._resync,
+            evidence=engine.evidence,
         )
         self._unsubscribe = engine.subscribe(self.buffer)
         self._thread = threading.Thread(target=self._run, name="bibnet-engine", daemon=True)

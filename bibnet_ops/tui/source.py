@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
+
+from bibnet_ops.engine import Evidence
+from bibnet_ops.events import Sample
 
 __all__ = ["EventBuffer", "EventSource", "HealthFigures", "PollHealth", "StaticSource"]
 
@@ -61,6 +65,16 @@ class EventSource(Protocol):
         """Events lost so far because the screen fell behind (the states among them are sent again)."""
         ...
 
+    def evidence(self, check_id: str) -> Future[Evidence]:
+        """The raw reply the check's last result was judged on, fetched on demand (never streamed)."""
+        ...
+
+
+def _done(value: Evidence) -> Future[Evidence]:
+    future: Future[Evidence] = Future()
+    future.set_result(value)
+    return future
+
 
 class EventBuffer:
     """A bounded, thread-safe queue of engine events with the `EventSource` reading side.
@@ -71,6 +85,7 @@ class EventBuffer:
         poll_now: a callable asking the engine to run checks now.
         stopped: a callable saying why the engine no longer runs (None while it runs).
         resync: called by `drain` after events were dropped, to have every current state sent again.
+        evidence: a callable returning a check's last raw reply (the engine's `evidence`).
     """
 
     def __init__(
@@ -80,8 +95,10 @@ class EventBuffer:
         poll_now: Callable[[str], bool] | None = None,
         stopped: Callable[[], str | None] | None = None,
         resync: Callable[[], None] | None = None,
+        evidence: Callable[[str], Evidence] | None = None,
     ) -> None:
         self._events: deque[object] = deque(maxlen=limit)
+        self._evidence = evidence
         self._health = health
         self._poll_now = poll_now
         self._stopped = stopped
@@ -123,6 +140,13 @@ class EventBuffer:
     def events_dropped(self) -> int:
         return self.dropped
 
+    def evidence(self, check_id: str) -> Future[Evidence]:
+        if self._evidence is None:
+            future: Future[Evidence] = Future()
+            future.set_exception(LookupError("no engine to ask"))
+            return future
+        return _done(self._evidence(check_id))
+
 
 class StaticSource:
     """A source with fixed events and figures, for snapshots and screenshots that must not move."""
@@ -131,6 +155,7 @@ class StaticSource:
         self, events: list[object] | None = None, health: PollHealth | None = None, stopped: str | None = None
     ) -> None:
         self._events = list(events or [])
+        self._last: dict[str, Sample] = {}
         self._health = health
         self.stopped = stopped
         self.dropped = 0
@@ -138,6 +163,9 @@ class StaticSource:
 
     def drain(self) -> list[object]:
         out, self._events = self._events, []
+        for event in out:
+            if isinstance(event, Sample):
+                self._last[event.check_id] = event
         return out
 
     def poll_health(self) -> PollHealth | None:
@@ -152,3 +180,9 @@ class StaticSource:
 
     def events_dropped(self) -> int:
         return self.dropped
+
+    def evidence(self, check_id: str) -> Future[Evidence]:
+        last = self._last.get(check_id)
+        if last is None:
+            return _done(Evidence(check_id, ""))
+        return _done(Evidence(check_id, "", last.status, last.reason, last.time, last.evidence))

@@ -29,6 +29,7 @@ from bibnet_ops.tui.history import (
 from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
 from bibnet_ops.tui.netstate import CheckView, FeedEntry
 from bibnet_ops.tui.screens.base import LiveScreen
+from bibnet_ops.tui.screens.evidence import EvidenceScreen
 from bibnet_ops.tui.status import CHECK_GLYPH, CHECK_STYLE, PENDING_GLYPH, SITE_GLYPH, SITE_STYLE
 from bibnet_ops.tui.widgets import NavTable, StatusHeader
 from bibnet_ops.tui.widgets.feed import entry_glyph_style, state_word
@@ -152,6 +153,16 @@ class SiteDetailScreen(LiveScreen):
     def on_data_table_row_highlighted(self, event: NavTable.RowHighlighted) -> None:
         self._refresh_sparks()
 
+    def on_data_table_row_selected(self, event: NavTable.RowSelected) -> None:
+        event.stop()
+        self.action_evidence()
+
+    @property
+    def cursor_check(self) -> str | None:
+        """The id of the check under the cursor."""
+        table = self.query_one("#checks", NavTable)
+        return self._check_ids[table.cursor_row] if 0 <= table.cursor_row < len(self._check_ids) else None
+
     # Drawing.
 
     def _cells(self, view: CheckView) -> tuple[Text | str, ...]:
@@ -228,8 +239,7 @@ class SiteDetailScreen(LiveScreen):
     def _refresh_sparks(self) -> None:
         state = self.dash.state
         checks = state.checks_of(self.site_id)
-        table = self.query_one("#checks", NavTable)
-        current = self._check_ids[table.cursor_row] if 0 <= table.cursor_row < len(self._check_ids) else None
+        current = self.cursor_check
         # Latency follows the check under the cursor when it has any, else the site's first one that does.
         order = ([current] if current else []) + [c.spec.id for c in checks]
         sparks = self._sparks
@@ -282,6 +292,12 @@ class SiteDetailScreen(LiveScreen):
 
     def action_maintenance(self) -> None:
         self.dash.request_maintenance(self.site_id)
+
+    def action_evidence(self) -> None:
+        """Show the last raw reply of the check under the cursor."""
+        check_id = self.cursor_check
+        if check_id is not None:
+            self.app.push_screen(EvidenceScreen(check_id))
 
     def acks_changed(self, keys: set[str]) -> None:
         table = self.query_one("#checks", NavTable)
