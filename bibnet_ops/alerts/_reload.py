@@ -14,10 +14,9 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from bibnet_ops.alerts._config import AlertsConfig
 from bibnet_ops.alerts._receivers import make_receiver
 from bibnet_ops.alerts._state import OpenAlert, Route
-from bibnet_ops.inventory import Inventory
+from bibnet_ops.inventory import AlertsConfig, Inventory
 
 __all__ = ["ReloadMixin"]
 
