@@ -15,13 +15,15 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
 from bibnet_ops.events import Event
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckSpec
+
+if TYPE_CHECKING:
+    from bibnet_ops.store import StoreLike, StoreTarget
 
 __all__ = ["BufferGauge", "Collector", "CollectorStatus"]
 
@@ -75,8 +77,9 @@ class Collector:
 
     Args:
         inventory: what to poll.
-        store: the SQLite history file; None for the configured one (`[collector] store`, else the user
-            data directory); False to keep no history (alerting then keeps no records either).
+        store: the history store: a SQLite path, a `postgresql://` URL or a StoreTarget; None for the
+            configured one (`[collector] store`, else the user data directory); False to keep no history
+            (alerting then keeps no records either).
         alerts: attach alerting (rules from `[alerts]`; disabled rules still honour maintenance windows).
         first_spread: seconds over which the engine spreads its first polls (and a reload's added checks').
     """
@@ -85,19 +88,20 @@ class Collector:
         self,
         inventory: Inventory,
         *,
-        store: Path | str | bool | None = None,
+        store: StoreLike | bool | None = None,
         alerts: bool = True,
         first_spread: float = 60.0,
     ) -> None:
-        from bibnet_ops.store import Retention, StoreWriter, check_infos, store_path
+        from bibnet_ops.store import Retention, StoreWriter, check_infos, resolve_store
 
         self.inventory = inventory
         self.engine = Engine(inventory, first_spread=first_spread)
         self.writer: Any = None
         if store is not False:
-            path = Path(store) if isinstance(store, str | Path) else store_path(inventory.settings, inventory.root)
+            given = None if store is None or store is True else store
+            target = resolve_store(given, inventory.settings, inventory.root)
             self.writer = StoreWriter(
-                path,
+                target,
                 checks=check_infos(inventory.checks, _kinds(inventory)),
                 timezone=inventory.timezone,
                 retention=Retention.from_settings(inventory.settings),
@@ -112,11 +116,12 @@ class Collector:
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
-            self.alerting = build_alerting(inventory, self.writer.path if self.writer else None, self.engine)
+            self.alerting = build_alerting(inventory, self.writer.target if self.writer else None, self.engine)
 
     @property
-    def store_path(self) -> Path | None:
-        return Path(self.writer.path) if self.writer is not None else None
+    def store_path(self) -> StoreTarget | None:
+        """The history store written (prints redacted), or None without history."""
+        return self.writer.target if self.writer is not None else None
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.engine.subscribe(callback)

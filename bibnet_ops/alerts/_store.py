@@ -1,8 +1,10 @@
 """Alerting's part of the history store: alerts sent, each delivery's outcome, acknowledgements and their audit.
 
-The tables are created by the store's own migrations (`bibnet_ops/store/_schema.py`, version 2), so one
-SQLite file holds history and alerting. `AlertLog` has its own connection, safe to share between threads
-(a lock serialises it); times are UTC epoch seconds here and integer milliseconds on disk, as in the store.
+The tables are created by the store's own migrations (`bibnet_ops/store/_schema.py` version 2 for SQLite,
+`_pg_schema.py` for PostgreSQL), so one store holds history and alerting. `AlertLog` has its own connection,
+safe to share between threads (a lock serialises it); times are UTC epoch seconds here and integer
+milliseconds in the database, as in the store. Its statements are written once, with `?` placeholders;
+`_Sqlite` and `_Postgres` run them on either kind of store.
 """
 
 from __future__ import annotations
@@ -10,17 +12,19 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from bibnet_ops.alerts._model import Ack, AlertRecord, DeliveryRecord
-from bibnet_ops.store import SqliteStore, StoreError
+from bibnet_ops.store import HistoryStore, PgStore, StoreError, StoreLike, open_store
 
 __all__ = ["AlertLog", "AuditRecord"]
 
 _ACK_COLS = "id, key, author, comment, created_at, sticky, expires_at, ended_at, ended_by, end_reason"
 _ALERT_COLS = "id, key, site, check_name, state, since, opened_at, reason, affected, closed_at, receivers"
+_NEW_ALERT_COLS = _ALERT_COLS.removeprefix("id, ")
 _DELIVERY_COLS = "id, alert_id, receiver, kind, queued_at, outcome, attempts, finished_at, error"
 
 
@@ -58,49 +62,108 @@ class AuditRecord(tuple[float, str, str, str, dict[str, Any]]):
         return self[4]
 
 
+class _Sqlite:
+    """Alerting's statements on a SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        self.available = {"alerts", "alert_deliveries", "acks", "alert_audit"} <= names
+
+    def run(self, sql: str, params: Sequence[Any] = (), *, returning: bool = False) -> int:
+        """Run a statement; an INSERT with `returning` gives the new row's id."""
+        cur = self.conn.execute(sql, params)
+        return int(cur.lastrowid or 0) if returning else 0
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(sql, params))
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+
+class _Postgres:
+    """Alerting's statements on a PostgreSQL store's connection (`?` become `%s`; errors become StoreError)."""
+
+    available = True  # the first version of the PostgreSQL schema has alerting's tables
+
+    def __init__(self, store: PgStore) -> None:
+        self.store = store
+
+    def run(self, sql: str, params: Sequence[Any] = (), *, returning: bool = False) -> int:
+        with self.store._errors():
+            if returning:
+                return int(self.store.pg.execute(sql.replace("?", "%s") + " RETURNING id", params).fetchone()[0])
+            self.store.pg.execute(sql.replace("?", "%s"), params)
+            return 0
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.store._errors():
+            return list(self.store.pg.execute(sql.replace("?", "%s"), params).fetchall())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.store._tx():
+            yield
+
+
 class AlertLog:
     """Read and write alerting's tables in a history store (or in memory when `path` is None).
 
     Args:
-        path: the SQLite history store (migrated to the current schema unless `readonly`).
+        path: the history store: a SQLite path, a `postgresql://` URL or a StoreTarget (migrated to the
+            current schema unless `readonly`).
         readonly: open for reading only (a dashboard in read-only mode, `ack list`).
     """
 
-    def __init__(self, path: str | Path | None, *, readonly: bool = False) -> None:
-        self.path = Path(path) if path is not None else None
+    def __init__(self, path: StoreLike | None, *, readonly: bool = False) -> None:
         self.readonly = readonly
         self._lock = threading.Lock()
-        self._store: SqliteStore | None = None
+        self._store: HistoryStore | None = None
+        self._db: _Sqlite | _Postgres
         if path is None:
             from bibnet_ops.store._schema import migrate
 
-            self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-            migrate(self.conn, ":memory:")
+            self.path: Path | None = None
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            migrate(conn, ":memory:")
+            self._db = _Sqlite(conn)
         else:
-            self._store = SqliteStore(path, readonly=readonly)
-            self.conn = self._store.conn
-        names = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        self.available = {"alerts", "alert_deliveries", "acks", "alert_audit"} <= names
+            self._store = store = open_store(path, readonly=readonly)
+            self.path = getattr(store, "path", None)
+            self._db = _Postgres(store) if isinstance(store, PgStore) else _Sqlite(store.conn)  # type: ignore[attr-defined]
+        self.available = self._db.available
+
+    @property
+    def conn(self) -> Any:
+        """The SQLite connection of a SQLite alert log (tests read it directly)."""
+        return self._db.conn if isinstance(self._db, _Sqlite) else self._db.store.pg
 
     def close(self) -> None:
         with self._lock:
             if self._store is not None:
                 self._store.close()
-            else:
-                self.conn.close()
+            elif isinstance(self._db, _Sqlite):
+                self._db.conn.close()
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+    def _write(self, sql: str, params: Sequence[Any] = (), *, returning: bool = False) -> int:
         if self.readonly:
             raise StoreError("the alert log is open read-only")
         with self._lock:
-            cur = self.conn.execute(sql, params)
-            return int(cur.lastrowid or 0)
+            return self._db.run(sql, params, returning=returning)
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         if not self.available:
             return []
         with self._lock:
-            return list(self.conn.execute(sql, params))
+            return self._db.rows(sql, params)
 
     # ------------------------------------------------------------------ alerts
     def open_alert(
@@ -116,8 +179,9 @@ class AlertLog:
     ) -> int:
         """Record a new alert (its first notification is being sent); returns its id."""
         return self._write(
-            f"INSERT INTO alerts ({_ALERT_COLS}) VALUES (NULL, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '[]')",
+            f"INSERT INTO alerts ({_NEW_ALERT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, '[]')",
             (key, site_id, check_id, state, _ms(since), _ms(now), reason, json.dumps(list(affected))),
+            returning=True,
         )
 
     def update_alert(
@@ -181,6 +245,7 @@ class AlertLog:
         return self._write(
             "INSERT INTO alert_deliveries (alert_id, receiver, kind, queued_at) VALUES (?, ?, ?, ?)",
             (alert_id, receiver, kind, _ms(now)),
+            returning=True,
         )
 
     def finish_delivery(
@@ -215,33 +280,27 @@ class AlertLog:
         if self.readonly:
             raise StoreError("the alert log is open read-only")
         out: list[Ack] = []
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for key in dict.fromkeys(keys):
-                    self.conn.execute(
-                        "UPDATE acks SET ended_at = ?, ended_by = ?, end_reason = 'replaced' "
-                        "WHERE key = ? AND ended_at IS NULL",
-                        (_ms(now), author, key),
-                    )
-                    cur = self.conn.execute(
-                        "INSERT INTO acks (key, author, comment, sticky, created_at, expires_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (key, author, comment, int(sticky), _ms(now), _ms(expires_at)),
-                    )
-                    ack = Ack(int(cur.lastrowid or 0), key, author, comment, now, sticky, expires_at)
-                    self._audit(
-                        now,
-                        author,
-                        "ack",
-                        key,
-                        {"ack_id": ack.id, "comment": comment, "sticky": sticky, "expires_at": expires_at},
-                    )
-                    out.append(ack)
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+        with self._lock, self._db.transaction():
+            for key in dict.fromkeys(keys):
+                self._db.run(
+                    "UPDATE acks SET ended_at = ?, ended_by = ?, end_reason = 'replaced' "
+                    "WHERE key = ? AND ended_at IS NULL",
+                    (_ms(now), author, key),
+                )
+                ack_id = self._db.run(
+                    "INSERT INTO acks (key, author, comment, sticky, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, author, comment, int(sticky), _ms(now), _ms(expires_at)),
+                    returning=True,
+                )
+                ack = Ack(ack_id, key, author, comment, now, sticky, expires_at)
+                self._audit(
+                    now,
+                    author,
+                    "ack",
+                    key,
+                    {"ack_id": ack.id, "comment": comment, "sticky": sticky, "expires_at": expires_at},
+                )
+                out.append(ack)
         return out
 
     def end_acks(self, keys: Iterable[str], who: str, now: float, reason: str = "removed") -> list[Ack]:
@@ -249,26 +308,21 @@ class AlertLog:
         if self.readonly:
             raise StoreError("the alert log is open read-only")
         ended: list[Ack] = []
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                for key in dict.fromkeys(keys):
-                    rows = list(
-                        self.conn.execute(f"SELECT {_ACK_COLS} FROM acks WHERE key = ? AND ended_at IS NULL", (key,))
+        with self._lock, self._db.transaction():
+            for key in dict.fromkeys(keys):
+                rows = self._db.rows(
+                    f"SELECT {_ACK_COLS} FROM acks WHERE key = ? AND ended_at IS NULL ORDER BY id FOR UPDATE"
+                    if isinstance(self._db, _Postgres)
+                    else f"SELECT {_ACK_COLS} FROM acks WHERE key = ? AND ended_at IS NULL",
+                    (key,),
+                )
+                for r in rows:
+                    self._db.run(
+                        "UPDATE acks SET ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
+                        (_ms(now), who, reason, r[0]),
                     )
-                    for r in rows:
-                        self.conn.execute(
-                            "UPDATE acks SET ended_at = ?, ended_by = ?, end_reason = ? WHERE id = ?",
-                            (_ms(now), who, reason, r[0]),
-                        )
-                        self._audit(
-                            now, who, "unack" if reason == "removed" else f"ack-{reason}", key, {"ack_id": r[0]}
-                        )
-                        ended.append(_ack(r))
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
+                    self._audit(now, who, "unack" if reason == "removed" else f"ack-{reason}", key, {"ack_id": r[0]})
+                    ended.append(_ack(r))
         return ended
 
     def active_acks(self, now: float) -> dict[str, Ack]:
@@ -286,7 +340,7 @@ class AlertLog:
 
     # ------------------------------------------------------------------ audit
     def _audit(self, now: float, who: str, action: str, target: str, details: dict[str, Any]) -> None:
-        self.conn.execute(
+        self._db.run(
             "INSERT INTO alert_audit (t, who, action, target, details) VALUES (?, ?, ?, ?, ?)",
             (_ms(now), who, action, target, json.dumps(details, ensure_ascii=False, sort_keys=True)),
         )

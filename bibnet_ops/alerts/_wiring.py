@@ -18,7 +18,7 @@ from bibnet_ops.alerts._manager import AlertManager
 from bibnet_ops.alerts._receivers import make_receiver
 from bibnet_ops.alerts._store import AlertLog
 from bibnet_ops.inventory import AlertsConfig, Inventory, parse_alerts
-from bibnet_ops.store import MaintenanceSchedule
+from bibnet_ops.store import MaintenanceSchedule, StoreTarget, resolve_store
 
 __all__ = ["MaintenanceSync", "alerting_config", "build_alerting", "store_file"]
 
@@ -29,14 +29,18 @@ class _Engine(Protocol):
     def subscribe(self, callback: Callable[[Any], None]) -> Any: ...
 
 
-def store_file(store: object) -> Path | None:
-    """The SQLite path behind `store`: a path, or any object with a `path` attribute (SqliteStore, StoreWriter)."""
+def store_file(store: object) -> StoreTarget | None:
+    """The store behind `store`: a path, URL or StoreTarget, or any object with a `target` (StoreWriter) or a
+    `path` attribute (SqliteStore)."""
     if store is None:
         return None
-    if isinstance(store, str | Path):
-        return Path(store)
+    if isinstance(store, str | Path | StoreTarget):
+        return resolve_store(store)
+    target = getattr(store, "target", None)
+    if isinstance(target, StoreTarget):
+        return target
     path = getattr(store, "path", None)
-    return Path(path) if path is not None else None
+    return resolve_store(Path(path)) if path is not None else None
 
 
 class MaintenanceSync:
@@ -102,7 +106,8 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
 
     Args:
         inventory: the loaded inventory (its `settings["alerts"]` was validated by the loader).
-        store: the history store's path, or a SqliteStore/StoreWriter (its `.path`), or None (no records).
+        store: the history store (a path, a `postgresql://` URL, a StoreTarget, or a StoreWriter/SqliteStore),
+            or None (no records).
         engine: anything with `subscribe(callback)`; its `set_maintenance(site_id, on)` is called when
             a maintenance window begins or ends, if it has one.
         tick: seconds between alerting decisions.

@@ -28,6 +28,7 @@ COMMAND_MODULES: list[str] = [
     "report_cmd",
     "maintenance_cmd",
     "ack_cmd",
+    "store_cmd",
     "dashboard_cmd",
     "demo_cmd",
 ]

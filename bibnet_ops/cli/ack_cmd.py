@@ -11,7 +11,6 @@ import json
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,16 +35,15 @@ def _expiry(text: str, tz: str, now: float) -> float:
 
 def _open(args: argparse.Namespace, readonly: bool) -> tuple[Inventory, Any]:
     from bibnet_ops.alerts import AlertLog
+    from bibnet_ops.cli._store_arg import store_error_exit, store_target
     from bibnet_ops.cli.config_cmd import inventory_or_exit
-    from bibnet_ops.store import StoreError, store_path
+    from bibnet_ops.store import StoreError
 
     inventory = inventory_or_exit(args)
-    path = Path(args.store) if args.store else store_path(inventory.settings, inventory.root)
     try:
-        return inventory, AlertLog(path, readonly=readonly)
+        return inventory, AlertLog(store_target(args, inventory), readonly=readonly)
     except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        store_error_exit(exc)
 
 
 def _check_targets(inventory: Inventory, targets: list[str]) -> list[str]:
@@ -164,9 +162,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Acknowledge problems: reminders and escalation stop; the recovery is still sent. "
         "A PROBLEM is SITE/DEVICE/CHECK, or a site id for the whole site. Every change is audited with "
         "your login name.")
+    from bibnet_ops.cli._store_arg import add_store_option
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--store", metavar="PATH",
-                        help="history store (default: [collector] store, else user data dir)")
+    add_store_option(common)
     cmds = p.add_subparsers(dest="ack_command", metavar="ACTION")
     add = cmds.add_parser("add", help="acknowledge one or more problems", parents=[common])
     add.add_argument("targets", nargs="+", metavar="PROBLEM")

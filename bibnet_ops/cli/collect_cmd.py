@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bibnet_ops.cli._store_arg import STORE_HELP
 from bibnet_ops.events import Event, FlappingChange, Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
 
@@ -39,8 +40,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--once", action="store_true",
                         help="poll every check once, print the states found, then exit (worst status)")
     parser.add_argument("--json", action="store_true", help="print one JSON object per event")
-    parser.add_argument("--store", metavar="PATH",
-                        help="history database (default: [collector] store, else the user data directory)")
+    parser.add_argument("--store", metavar="PATH|URL", help=STORE_HELP)
     parser.add_argument("--no-store", action="store_true",
                         help="keep no history and send no alerts (a dry run of the polling)")
     parser.add_argument("--metrics", metavar="HOST:PORT",

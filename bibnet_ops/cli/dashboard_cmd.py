@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from bibnet_ops.cli._store_arg import STORE_HELP
 from bibnet_ops.inventory import Inventory
 
 __all__ = ["add_display_options", "keymap_or_exit", "register", "run_dashboard"]
@@ -31,8 +32,7 @@ def add_display_options(parser: argparse.ArgumentParser) -> None:
                         help="colours; ansi-* follow the terminal's palette; NO_COLOR is honoured (default: default)")
     parser.add_argument("--refresh", type=float, default=2.0, metavar="SECONDS",
                         help="seconds between screen updates; +/- change it live (default: 2)")
-    parser.add_argument("--store", metavar="PATH",
-                        help="history database (default: [collector] store, else the user data directory)")
+    parser.add_argument("--store", metavar="PATH|URL", help=STORE_HELP)
     parser.add_argument("--read-only", action="store_true",
                         help="everything visible, nothing changeable (also [dashboard] read_only = true)")
     parser.add_argument("--keymap", metavar="FILE",

@@ -8,13 +8,12 @@ import re
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     from bibnet_ops.inventory import Inventory
-    from bibnet_ops.store import SqliteStore
+    from bibnet_ops.store import HistoryStore
 
 __all__ = ["parse_duration", "parse_local_time", "register"]
 
@@ -57,17 +56,12 @@ def _days(text: str) -> tuple[str, ...]:
     return days
 
 
-def _open(args: argparse.Namespace, readonly: bool) -> tuple[Inventory, SqliteStore]:
+def _open(args: argparse.Namespace, readonly: bool) -> tuple[Inventory, HistoryStore]:
+    from bibnet_ops.cli._store_arg import open_store_or_exit
     from bibnet_ops.cli.config_cmd import inventory_or_exit
-    from bibnet_ops.store import SqliteStore, StoreError, store_path
 
     inventory = inventory_or_exit(args)
-    path = Path(args.store) if args.store else store_path(inventory.settings, inventory.root)
-    try:
-        return inventory, SqliteStore(path, readonly=readonly, timezone=inventory.timezone)
-    except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+    return inventory, open_store_or_exit(args, inventory, readonly=readonly, timezone=inventory.timezone)
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
@@ -163,13 +157,15 @@ def _cmd_end(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from bibnet_ops.cli._store_arg import add_store_option
+
     p = sub.add_parser(
         "maintenance",
         help="plan, list and end maintenance windows",
         description="Maintenance windows silence alerts and, unless --count-in-sla, are removed "
         "from the SLA service time. Every change is audited with your login name.",
     )
-    p.add_argument("--store", metavar="PATH", help="history store (default: [collector] store, else user data dir)")
+    add_store_option(p)
     ms = p.add_subparsers(dest="maintenance_command", metavar="ACTION", required=True)
 
     add = ms.add_parser("add", help="add a one-off or recurring window")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bibnet_ops.store import SqliteStore
+    from bibnet_ops.store import HistoryStore
 
 __all__ = ["open_history", "parse_month", "register"]
 
@@ -34,16 +34,15 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (use YYYY-MM-DD)") from None
 
 
-def open_history(args: argparse.Namespace, settings: dict[str, Any], root: Path) -> SqliteStore:
-    """Open the store named by --store, else the one configured, read-only; exit 1 with a message if absent."""
-    from bibnet_ops.store import SqliteStore, StoreError, store_path
+def open_history(args: argparse.Namespace, settings: dict[str, Any], root: Path) -> HistoryStore:
+    """Open the store named by --store, else the one configured, read-only; exit 2 with its reason if it cannot be."""
+    from bibnet_ops.cli._store_arg import store_error_exit
+    from bibnet_ops.store import StoreError, open_store, resolve_store
 
-    path = Path(args.store) if getattr(args, "store", None) else store_path(settings, root)
     try:
-        return SqliteStore(path, readonly=True)
+        return open_store(resolve_store(getattr(args, "store", None) or None, settings, root), readonly=True)
     except StoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+        store_error_exit(exc)
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
@@ -81,6 +80,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from bibnet_ops.cli._store_arg import add_store_option
     from bibnet_ops.reports import FORMATS, GROUPINGS, HOURS_MODES
 
     p = sub.add_parser(
@@ -103,5 +103,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=FORMATS, help="output format (default: from -o's extension, else md)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
-    p.add_argument("--store", metavar="PATH", help="history store (default: [collector] store, else user data dir)")
+    add_store_option(p)
     p.set_defaults(func=_cmd_report)

@@ -55,6 +55,7 @@ COLLECTOR_TABLE = {
     "concurrency": Spec("int"),
     "per_site_concurrency": Spec("int"),
     "store": Spec("str"),
+    "store_password": Spec("str"),
     "rollup_days": Spec("number"),
     "hour_rollup_days": Spec("number"),
     "day_rollup_days": Spec("number"),
@@ -194,6 +195,13 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
     if "pid_file" in collector and not collector["pid_file"].strip():
         ctx.error(("collector", "pid_file"), "'pid_file' must be a path (leave it out for none)")
         del collector["pid_file"]
+    if "store" in collector and (_URL_PASSWORD.search(collector["store"]) or "password=" in collector["store"].lower()):
+        ctx.error(("collector", "store"), "literal secret: the store URL contains a password (user:password@); "
+                                          "give it as store_password = \"env:NAME\" or \"file:PATH\", or in ~/.pgpass")
+    password = collector.get("store_password")
+    if password is not None and (not password.startswith(("env:", "file:")) or password in ("env:", "file:")):
+        ctx.error(("collector", "store_password"), "literal secret in store_password: give a reference "
+                                                   "\"env:NAME\" or \"file:PATH\"")
     sla = check_table(ctx, good.get("sla", {}), SLA_TABLE, ("sla",), "[sla]")
     defaults = check_table(ctx, good.get("defaults", {}), {"opening_hours": Spec("table")}, ("defaults",),
                            "[defaults]")

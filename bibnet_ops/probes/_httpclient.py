@@ -15,8 +15,10 @@ by `prepare()` (URL parsed, headers merged and validated by httpx) and reused by
 that skips, per poll, what the probes never use of `httpx.AsyncClient` (URL and header merging, cookie
 jar, auth and redirect machinery, event hooks) and anyio's per-read cancel scopes, about half the CPU of
 a keep-alive GET. The reply is still read through `httpx.Response`, so content codings are decoded as
-before. Checks that follow redirects use an `httpx.AsyncClient` on the same TLS context, created on first
-use. No proxy is ever consulted (the transport reads no environment) and no cookie is ever kept.
+before. Checks that follow redirects use an `httpx.AsyncClient` over the same pool (`PoolTransport`),
+created on first use. Either way, a request that meets a kept-alive connection the server has just
+closed is sent once more on a new connection (see `_httprequest`). No proxy is ever consulted (the
+transport reads no environment) and no cookie is ever kept.
 
 `fetch()` is the one entry point the probes use: it streams the reply, stops reading at `max_body`
 bytes, optionally captures the server certificate's expiry, and turns every transport failure into a
@@ -39,8 +41,8 @@ import httpcore
 import httpx
 
 from bibnet_ops.probes._httperrors import FetchError, describe
-from bibnet_ops.probes._httpnet import AsyncioBackend
-from bibnet_ops.probes._httprequest import USER_AGENT, PreparedRequest, prepare, send
+from bibnet_ops.probes._httpnet import EXCHANGE, AsyncioBackend, Exchange
+from bibnet_ops.probes._httprequest import USER_AGENT, PoolTransport, PreparedRequest, prepare, send
 
 __all__ = [
     "IDLE_SECONDS",
@@ -78,8 +80,14 @@ class _Entry:
 
     def redirect_client(self) -> httpx.AsyncClient:
         if self.client is None:
-            self.client = _new_client(self.ssl_context)
+            self.client = _new_client(PoolTransport(self.pool, self.fresh_connection))
         return self.client
+
+    def fresh_connection(self, origin: httpcore.Origin) -> httpcore.AsyncHTTPConnection:
+        """A connection outside the pool, for resending a request that met a closed keep-alive."""
+        return httpcore.AsyncHTTPConnection(
+            origin, ssl_context=self.ssl_context, keepalive_expiry=0.0, network_backend=_BACKEND
+        )
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -182,15 +190,10 @@ def _new_entry(key: _ClientKey) -> _Entry:
     return _Entry(ssl_context=context, pool=pool, slots=asyncio.Semaphore(MAX_IN_FLIGHT))
 
 
-def _new_client(context: ssl.SSLContext) -> httpx.AsyncClient:
+def _new_client(transport: PoolTransport) -> httpx.AsyncClient:
     return httpx.AsyncClient(
-        verify=context,
+        transport=transport,
         trust_env=False,  # a collector must not silently route library traffic through a proxy
-        limits=httpx.Limits(
-            max_connections=MAX_IN_FLIGHT,
-            max_keepalive_connections=MAX_IN_FLIGHT,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-        ),
         headers={"User-Agent": USER_AGENT},
         cookies=CookieJar(policy=_NoCookies()),
     )
@@ -305,6 +308,8 @@ async def fetch(
         pool = _pools[loop] = _Pool()
     entry = pool.get((site_id, bool(verify_tls), ca_file or ""))
     entry.in_flight += 1
+    exchange = Exchange()
+    token = EXCHANGE.set(exchange)
     try:
         async with asyncio.timeout_at(deadline):
             try:
@@ -320,7 +325,7 @@ async def fetch(
                     response = await _send_following(entry.redirect_client(), request, max(deadline - started, 0.001))
                     url = str(response.url)
                 else:
-                    response = await send(entry.pool, request)
+                    response = await send(entry.pool, request, entry.fresh_connection)
                     url = request.full_url
                 return await _read(response, url, started, max_body, want_cert)
             finally:
@@ -328,8 +333,9 @@ async def fetch(
     except FetchError:
         raise
     except Exception as exc:
-        raise describe(exc, request.url, budget) from None
+        raise describe(exc, request.url, budget, exchange.received) from None
     finally:
+        EXCHANGE.reset(token)
         entry.in_flight -= 1
         entry.last_used = time.monotonic()
         if entry.retired and entry.in_flight == 0:

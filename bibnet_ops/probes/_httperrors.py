@@ -62,10 +62,20 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def describe(exc: Exception, url: str, timeout: float) -> FetchError:
-    """Translate an httpx/httpcore/OS/TLS failure into a short reason naming the endpoint."""
+def describe(exc: Exception, url: str, timeout: float, received: int = 0) -> FetchError:
+    """Translate an httpx/httpcore/OS/TLS failure into a short reason naming the endpoint.
+
+    `received` is how many bytes of a reply had arrived, when the caller knows.
+    """
     where = _hostport(url)
     if isinstance(exc, _TIMEOUTS):
+        if received:
+            amount = f"{received} bytes" if received < 10_000 else f"{received / 1024:.0f} KiB"
+            return FetchError(
+                f"reply from {where} incomplete after {timeout:.1f} s: only {amount} arrived"
+                " (the device sends too slowly)",
+                timeout=True,
+            )
         return FetchError(f"no answer within {timeout:.1f} s from {where}", timeout=True)
     if isinstance(exc, _BAD_CONFIG):
         return FetchError(f"bad URL {url!r}: {exc}", config=True)
@@ -90,6 +100,8 @@ def describe(exc: Exception, url: str, timeout: float) -> FetchError:
         if "without sending complete" in text or "peer closed" in text.lower():
             return FetchError(f"{where} closed the connection mid-reply")
         if "disconnected without sending" in text:
+            if received:
+                return FetchError(f"{where} closed the connection mid-reply, after {received} bytes of its header")
             return FetchError(f"{where} closed the connection without replying")
         # h11 appends the offending bytes as a bytearray repr, which tells a technician nothing
         return FetchError(f"malformed HTTP reply from {where}: {text.split(': bytearray', 1)[0][:80]}")

@@ -10,6 +10,10 @@ sent something?" is answered from what the event loop already read, without a sy
 
 Reading stops (`pause_reading`) once `HIGH_WATER` bytes wait unread, so a device streaming an endless
 body cannot fill memory while the probe reads only its first `max_body` bytes.
+
+Each request may carry an `Exchange` (set in the `EXCHANGE` context variable by the sender): the
+backend notes in it whether a new connection was opened and how many reply bytes were read, which is
+what decides whether a failed request may be sent again (RFC 9112 section 9.3.1).
 """
 
 from __future__ import annotations
@@ -19,14 +23,40 @@ import ipaddress
 import socket
 import ssl
 from collections.abc import Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
 
-__all__ = ["HIGH_WATER", "AsyncioBackend", "AsyncioStream"]
+__all__ = ["EXCHANGE", "HIGH_WATER", "AsyncioBackend", "AsyncioStream", "Exchange"]
 
 HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
+
+
+@dataclass
+class Exchange:
+    """What one request attempt did on the wire, recorded by the backend as it happens."""
+
+    connected: bool = False  # a new connection was opened for this attempt
+    wrote: bool = False  # the request was (or was about to be) written to a connection
+    received: int = 0  # reply bytes read, head and body
+    resent: bool = False  # this is the second attempt, on a connection opened for it
+
+    def start_attempt(self, resent: bool = False) -> None:
+        """Forget the previous attempt's traffic before the request goes out again."""
+        self.connected = self.wrote = False
+        self.received = 0
+        self.resent = resent
+
+    @property
+    def failed_on_reused_connection(self) -> bool:
+        """Whether the request went out on a kept-alive connection and no byte of a reply came back."""
+        return self.wrote and not self.connected and self.received == 0
+
+
+EXCHANGE: ContextVar[Exchange | None] = ContextVar("bibnet_ops_http_exchange", default=None)
 
 
 class _Protocol(asyncio.Protocol):
@@ -117,6 +147,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
             if proto.reading_paused and len(proto.buffer) < _LOW_WATER:
                 proto.reading_paused = False
                 self._transport.resume_reading()
+            exchange = EXCHANGE.get()
+            if exchange is not None:
+                exchange.received += len(data)
             return data
         if proto.error is not None:
             raise _caused(httpcore.ReadError(str(proto.error) or type(proto.error).__name__), proto.error)
@@ -125,6 +158,9 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         if not buffer:
             return
+        exchange = EXCHANGE.get()
+        if exchange is not None:
+            exchange.wrote = True
         proto = self._protocol
         if self._transport.is_closing():
             cause = proto.error
@@ -201,6 +237,9 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         loop = asyncio.get_running_loop()
+        exchange = EXCHANGE.get()
+        if exchange is not None:
+            exchange.connected = True
         try:
             async with asyncio.timeout(timeout):
                 addresses = [host] if _is_ip(host) else await _resolve(loop, host, port)

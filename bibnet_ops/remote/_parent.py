@@ -42,6 +42,7 @@ from bibnet_ops.remote._protocol import (
     Stopped,
     unpack_error,
 )
+from bibnet_ops.store import StoreLike, StoreTarget
 
 __all__ = ["CollectorProcess"]
 
@@ -66,14 +67,14 @@ class CollectorProcess:
         self,
         inventory: Inventory,
         *,
-        store: Path | str | bool | None = None,
+        store: StoreLike | bool | None = None,
         alerts: bool = True,
         first_spread: float = 60.0,
         ship_inventory: bool = False,
         limit: int = 200_000,
         queue_limit: int = 100_000,
     ) -> None:
-        from bibnet_ops.store import store_path
+        from bibnet_ops.store import resolve_store
 
         self.spec = CollectorSpec(
             config_dir=None if ship_inventory else Path(inventory.root),
@@ -85,11 +86,10 @@ class CollectorProcess:
         )
         self._checks = list(inventory.checks)
         # Known before the child opens it, so maintenance windows and history work from the first frame.
-        self.store_path: Path | None = None
+        self.store_path: StoreTarget | None = None
         if store is not False:
-            self.store_path = Path(store) if isinstance(store, str | Path) else store_path(
-                inventory.settings, inventory.root
-            )
+            given = None if store is None or store is True else store
+            self.store_path = resolve_store(given, inventory.settings, inventory.root)
         # Room for at least two full snapshots, or a resync could never get through whole.
         self.limit = max(limit, 2 * (len(inventory.checks) + len(inventory.sites)))
         self.proc: subprocess.Popen[bytes] | None = None

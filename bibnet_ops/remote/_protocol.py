@@ -13,6 +13,7 @@ from typing import Any
 
 from bibnet_ops.engine import PollHealth
 from bibnet_ops.inventory import Inventory
+from bibnet_ops.store import StoreLike
 
 __all__ = [
     "STOP_DEADLINE",
@@ -44,7 +45,7 @@ class CollectorSpec:
     Args:
         config_dir: the inventory directory the child loads (ignored when `inventory` is given).
         inventory: an inventory to use as is (pickled across; for inventories not read from a directory).
-        store: as `Collector(store=...)`: a path, None for the configured store, False for none.
+        store: as `Collector(store=...)`: a path, URL or StoreTarget, None for the configured store, False for none.
         alerts: attach alerting.
         first_spread: seconds over which the engine spreads its first polls.
         queue_limit: events held for a dashboard that does not read (the oldest are dropped beyond it).
@@ -53,7 +54,7 @@ class CollectorSpec:
 
     config_dir: Path | None = None
     inventory: Inventory | None = None
-    store: Path | str | bool | None = None
+    store: StoreLike | bool | None = None
     alerts: bool = True
     first_spread: float = 60.0
     queue_limit: int = 100_000
@@ -75,7 +76,7 @@ class Ready:
 
     pid: int
     checks: int
-    store: Path | None
+    store: StoreLike | None
     alerting: bool
 
 

@@ -1,7 +1,7 @@
-"""What the history store holds and the interface any backend (SQLite now, PostgreSQL later) provides.
+"""What the history store holds and the interface every backend (SQLite, PostgreSQL) provides.
 
 Times are UTC epoch seconds (floats) at this interface; a backend may store them differently
-(the SQLite store keeps integer milliseconds so that transitions are kept exactly).
+(both keep integer milliseconds so that transitions are kept exactly).
 """
 
 from __future__ import annotations
@@ -24,12 +24,17 @@ __all__ = [
     "SchemaTooNewError",
     "SiteTransition",
     "StoreError",
+    "StoreUnreachableError",
     "Transition",
 ]
 
 
 class StoreError(Exception):
     """The history store cannot be opened or used (bad path, corrupt file, locked for too long)."""
+
+
+class StoreUnreachableError(StoreError):
+    """The store's server cannot be reached now (nothing listening, host unknown, connection lost): try later."""
 
 
 class SchemaTooNewError(StoreError):
@@ -186,6 +191,9 @@ class AuditEntry:
 class HistoryStore(Protocol):
     """The operations every history backend provides; the writer, reports and dashboard use only these."""
 
+    timezone: str  # the time zone of daily rollups, kept by the store
+    readonly: bool
+
     def close(self) -> None: ...
 
     # --- writing (called from the writer thread) ---
@@ -254,6 +262,14 @@ class HistoryStore(Protocol):
     def oldest_bucket(self, tier: str, check_ids: Sequence[str]) -> float | None: ...
 
     def runs(self, since: float, until: float) -> list[CollectorRun]: ...
+
+    def recent_transitions(self, limit: int = 50, site_id: str | None = None) -> list[Transition]:
+        """Newest check transitions first (all sites, or one)."""
+        ...
+
+    def recent_site_transitions(self, limit: int = 50, site_id: str | None = None) -> list[SiteTransition]:
+        """Newest site status changes first (all sites, or one)."""
+        ...
 
     # --- maintenance windows ---
     def add_maintenance(self, window: MaintenanceWindow, who: str, now: float) -> int: ...

@@ -6,17 +6,20 @@ connection, caches them for a few seconds, and answers from memory.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from datetime import time as dtime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bibnet_ops.store._api import MaintenanceWindow
+from bibnet_ops.store._api import MaintenanceWindow, StoreError
+from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store
 
 __all__ = ["DAY_NAMES", "MaintenanceSchedule", "active_window", "in_maintenance", "window_intervals"]
+
+log = logging.getLogger(__name__)
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -65,13 +68,13 @@ class MaintenanceSchedule:
     """Cached view of the store's maintenance windows for the engine and alerting (thread-safe).
 
     Args:
-        path: the SQLite history store.
+        path: the history store (a SQLite path, a `postgresql://` URL or a StoreTarget).
         regions: site id -> region id, so that region-wide windows apply to their sites.
         refresh: seconds a read of the windows is reused before reading the store again.
     """
 
-    def __init__(self, path: str | Path, regions: dict[str, str] | None = None, refresh: float = 15.0) -> None:
-        self.path = Path(path)
+    def __init__(self, path: StoreLike, regions: dict[str, str] | None = None, refresh: float = 15.0) -> None:
+        self.target = resolve_store(path)
         self.regions = regions or {}
         self.refresh = refresh
         self._lock = threading.Lock()
@@ -82,7 +85,10 @@ class MaintenanceSchedule:
         """All windows not yet over, re-read from the store at most every `refresh` seconds."""
         with self._lock:
             if time.monotonic() - self._loaded_at >= self.refresh:
-                self._windows = _read_windows(self.path, since=time.time() - 86400)
+                try:
+                    self._windows = _read_windows(self.target, since=time.time() - 86400)
+                except StoreError as exc:  # a central store out of reach: the windows known last still hold
+                    log.warning("maintenance windows not refreshed: %s", exc)
                 self._loaded_at = time.monotonic()
             return self._windows
 
@@ -97,12 +103,10 @@ class MaintenanceSchedule:
         return active_window(self.windows(), site_id, when, self.regions.get(site_id, ""))
 
 
-def _read_windows(path: Path, since: float | None = None) -> list[MaintenanceWindow]:
-    from bibnet_ops.store._sqlite import SqliteStore
-
-    if not path.exists():
+def _read_windows(target: StoreTarget, since: float | None = None) -> list[MaintenanceWindow]:
+    if target.path is not None and not target.path.exists():
         return []
-    store = SqliteStore(path, readonly=True)
+    store = open_store(target, readonly=True)
     try:
         return store.maintenance_windows(since=since)
     finally:
@@ -110,8 +114,8 @@ def _read_windows(path: Path, since: float | None = None) -> list[MaintenanceWin
 
 
 def in_maintenance(
-    path: str | Path, site_id: str, t: float | None = None, region: str = ""
+    path: StoreLike, site_id: str, t: float | None = None, region: str = ""
 ) -> MaintenanceWindow | None:
     """One-shot answer (opens the store): the window covering a site at t (now by default), or None."""
     when = time.time() if t is None else t
-    return active_window(_read_windows(Path(path), since=when - 1), site_id, when, region)
+    return active_window(_read_windows(resolve_store(path), since=when - 1), site_id, when, region)

@@ -1,7 +1,8 @@
 """Quick reads for the dashboard: sparklines, recent events, a site's recent uptime.
 
-Each call opens its own read-only connection (WAL lets it run beside the writer) and closes it, so a
-screen can call these from a worker thread without sharing a connection or waiting on the collector.
+Each call opens its own read-only store (SQLite: a connection WAL lets run beside the writer; PostgreSQL:
+one borrowed from the process's pool) and closes it, so a screen can call these from a worker thread
+without sharing a connection or waiting on the collector.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bibnet_ops.accounting import SITE_CATEGORY, account, coverage, normalize, timeline
+from bibnet_ops.store._api import HistoryStore
 from bibnet_ops.store._maintenance import window_intervals
-from bibnet_ops.store._sqlite import SqliteStore
+from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store
 
 if TYPE_CHECKING:
     from bibnet_ops.inventory._model import Inventory
@@ -52,12 +53,13 @@ class SiteUptime:
 class HistoryReader:
     """Read-only access to the history store for screens."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, store: StoreLike) -> None:
+        self.target: StoreTarget = resolve_store(store)
+        self.path = self.target.path
 
     @contextmanager
-    def _store(self) -> Iterator[SqliteStore]:
-        store = SqliteStore(self.path, readonly=True)
+    def _store(self) -> Iterator[HistoryStore]:
+        store = open_store(self.target, readonly=True)
         try:
             yield store
         finally:
@@ -94,13 +96,10 @@ class HistoryReader:
                 HistoryEvent(t.time, t.check_id, t.old, t.new, t.hard, t.reason)
                 for t in store.recent_transitions(limit, site_id)
             ]
-            where = "" if site_id is None else "WHERE site = ?"
-            params: tuple[object, ...] = () if site_id is None else (site_id,)
-            rows = store.conn.execute(
-                f"SELECT t, site, old, new, reason FROM site_transitions {where} ORDER BY t DESC, id DESC LIMIT ?",
-                (*params, limit),
-            ).fetchall()
-        sites = [HistoryEvent(r[0] / 1000.0, r[1], r[2], r[3], True, r[4], site=True) for r in rows]
+            sites = [
+                HistoryEvent(s.time, s.site_id, s.old, s.new, True, s.reason, site=True)
+                for s in store.recent_site_transitions(limit, site_id)
+            ]
         return sorted([*checks, *sites], key=lambda e: -e.time)[:limit]
 
     def site_uptime(

@@ -219,3 +219,14 @@ class _QueryMixin(_SqliteBase):
             Transition(self._check_names.get(r[0], str(r[0])), r[1] / 1000.0, r[2], r[3], bool(r[4]), r[5], bool(r[6]))
             for r in rows
         ]
+
+    def recent_site_transitions(self, limit: int = 50, site_id: str | None = None) -> list[SiteTransition]:
+        """Newest site status changes first (all sites, or one)."""
+        where = "" if site_id is None else "WHERE site = ?"
+        params: tuple[object, ...] = () if site_id is None else (site_id,)
+        rows = self.conn.execute(
+            f"SELECT site, t, old, new, reason, root_cause FROM site_transitions {where} "
+            f"ORDER BY t DESC, id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [SiteTransition(r[0], r[1] / 1000.0, r[2], r[3], r[4], r[5]) for r in rows]

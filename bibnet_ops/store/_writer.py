@@ -19,9 +19,10 @@ from pathlib import Path
 
 from bibnet_ops.events import Event, FlappingChange, SiteStatusChange, StateChange
 from bibnet_ops.model import CheckSpec, Sample
-from bibnet_ops.store._api import CheckInfo, SiteTransition, Transition
+from bibnet_ops.store._api import CheckInfo, HistoryStore, SiteTransition, Transition
+from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_store
 from bibnet_ops.store._rollup import RollupAccumulator
-from bibnet_ops.store._sqlite import Retention, SqliteStore
+from bibnet_ops.store._sqlite_retention import Retention
 
 __all__ = ["StoreWriter", "check_infos"]
 
@@ -44,7 +45,8 @@ class StoreWriter:
     """Subscribe `writer.handle` to the engine; `start()` before, `close()` after.
 
     Args:
-        path: SQLite file (created with its directories if missing).
+        path: the store: a SQLite file (created with its directories if missing), a `postgresql://` URL or
+            a StoreTarget (`resolve_store`); or a callable opening a HistoryStore (another backend, a test's).
         checks: what to register up front (ids, metric, device kind), so reports can group them.
         flush_interval: seconds between commits (the most a kill -9 can lose of the *uncommitted* queue).
         heartbeat_interval: seconds between collector-run heartbeats.
@@ -54,7 +56,7 @@ class StoreWriter:
 
     def __init__(
         self,
-        path: str | Path,
+        path: StoreLike | Callable[[], HistoryStore],
         *,
         checks: Iterable[CheckInfo] = (),
         timezone: str = "Africa/Algiers",
@@ -65,7 +67,9 @@ class StoreWriter:
         on_commit: Callable[[int], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
+        self._opener = path if callable(path) else None
+        self.target: StoreTarget | None = None if callable(path) else resolve_store(path)
+        self.path: Path | None = self.target.path if self.target is not None else None
         self._checks = list(checks)
         self._timezone = timezone
         self._retention = retention
@@ -108,7 +112,11 @@ class StoreWriter:
 
     def start(self) -> StoreWriter:
         """Open the store (raising StoreError here, not in the thread) and start the writer thread."""
-        store = SqliteStore(self.path, timezone=self._timezone, retention=self._retention)
+        if self._opener is not None:
+            store = self._opener()
+        else:
+            assert self.target is not None
+            store = open_store(self.target, timezone=self._timezone, retention=self._retention)
         if self._checks:
             store.register_checks(self._checks)
         self._thread = threading.Thread(target=self._run, args=(store,), name="bibnet-store-writer", daemon=True)
@@ -139,7 +147,7 @@ class StoreWriter:
         self.close()
 
     # ------------------------------------------------------------------ writer thread
-    def _run(self, store: SqliteStore) -> None:
+    def _run(self, store: HistoryStore) -> None:
         acc = RollupAccumulator(store.timezone)
         acc.seed_counters(store.counters())
         now = self._clock()

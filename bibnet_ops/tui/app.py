@@ -12,8 +12,8 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from contextlib import suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -22,8 +22,10 @@ from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.timer import Timer
 
+from bibnet_ops.engine import Evidence
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.changes import ConsoleChanges
 from bibnet_ops.tui.commands import RegistryCommands
@@ -99,7 +101,7 @@ class DashboardApp(ConsoleApp):
         state: NetworkState | None = None,
         tiles: bool | None = None,
         changes: ConsoleChanges | None = None,
-        store_path: Path | None = None,
+        store_path: StoreLike | None = None,
         keymap: dict[str, str] | None = None,
     ) -> None:
         use_language(lang or detect_language())
@@ -371,6 +373,9 @@ class DashboardApp(ConsoleApp):
     def action_overview(self) -> None:
         while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
             self.pop_screen()
+
+    def evidence(self, check_id: str) -> Future[Evidence] | None:
+        return self.source.evidence(check_id) if self.source is not None else None
 
     def action_next_theme(self) -> None:
         names = list(THEMES.values())

@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from bibnet_ops.alerts import AccessPolicy, Ack, AlertLog, login_name, parse_duration
 from bibnet_ops.remote import NotAvailableError
-from bibnet_ops.store import MaintenanceWindow, SqliteStore
+from bibnet_ops.store import HistoryStore, MaintenanceWindow, StoreLike, open_store, store_exists
 
 __all__ = [
     "AckRequest",
@@ -173,7 +172,7 @@ class ConsoleChanges:
         acks: AckService | None = None,
         alerting: Any = None,
         loop: Callable[[], asyncio.AbstractEventLoop | None] = lambda: None,
-        store_path: Path | None = None,
+        store_path: StoreLike | None = None,
         timezone: str = "Africa/Algiers",
         who: str | None = None,
     ) -> None:
@@ -236,7 +235,7 @@ class ConsoleChanges:
         if future is not None:
             return future
         path = self.store_path
-        if path is None or not path.exists():
+        if path is None or not store_exists(path):
             return _done({})
 
         def read() -> dict[str, Ack]:
@@ -260,7 +259,7 @@ class ConsoleChanges:
         if request.scope not in ("site", "region") or request.duration <= 0:
             raise ValueError("a window needs a site or region and a duration")
 
-        def write(store: SqliteStore) -> int:
+        def write(store: HistoryStore) -> int:
             now = time.time()
             window = MaintenanceWindow(
                 id=0,
@@ -288,17 +287,17 @@ class ConsoleChanges:
     def maintenance_windows(self) -> Future[list[MaintenanceWindow]]:
         """Windows in force now or ahead, oldest first."""
         path = self.store_path
-        if path is not None and not path.exists():
+        if path is not None and not store_exists(path):
             return _done([])
         return self._with_store(lambda store: store.maintenance_windows(since=time.time()), readonly=True)
 
-    def _with_store(self, work: Callable[[SqliteStore], T], *, readonly: bool) -> Future[T]:
+    def _with_store(self, work: Callable[[HistoryStore], T], *, readonly: bool) -> Future[T]:
         path = self.store_path
         if path is None:
             return _failed(NotAvailableError("no history store"))
 
         def run() -> T:
-            store = SqliteStore(path, readonly=readonly, timezone=self.timezone)
+            store = open_store(path, readonly=readonly, timezone=self.timezone)
             try:
                 return work(store)
             finally:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from bibnet_ops.model import CheckStatus, SiteStatus
-from bibnet_ops.store import HistoryEvent, HistoryReader, SiteUptime, SqliteStore, StoreError
+from bibnet_ops.store import HistoryEvent, HistoryReader, SiteUptime, StoreError, StoreLike, open_store, store_exists
 from bibnet_ops.tui.fmt import age, number, share
 from bibnet_ops.tui.i18n import tr
 from bibnet_ops.tui.netstate import PAGES_METRIC, CheckView, FeedEntry
@@ -103,7 +103,7 @@ def feed_entries(events: list[HistoryEvent]) -> list[FeedEntry]:
 
 
 def load_site_history(
-    path: Path | None,
+    path: StoreLike | None,
     inventory: Inventory,
     site_id: str,
     now: float,
@@ -113,7 +113,7 @@ def load_site_history(
     events: int = 20,
 ) -> SiteHistory:
     """Read a site's history (blocking: call it from a worker thread); errors come back in `problem`."""
-    if path is None or not Path(path).exists():
+    if path is None or not store_exists(path):
         return SiteHistory(site_id, now, problem="missing")
     reader = HistoryReader(path)
     since = now - hours * 3600
@@ -257,7 +257,7 @@ class ReportRequest:
     hours: str = "opening"
 
 
-def compute_report(path: Path | None, inventory: Inventory, request: ReportRequest, now: float) -> UptimeReport:
+def compute_report(path: StoreLike | None, inventory: Inventory, request: ReportRequest, now: float) -> UptimeReport:
     """Build the report from the store (blocking: call it from a worker thread).
 
     Raises:
@@ -265,10 +265,10 @@ def compute_report(path: Path | None, inventory: Inventory, request: ReportReque
     """
     from bibnet_ops.reports import build_report
 
-    if path is None or not Path(path).exists():
+    if path is None or not store_exists(path):
         raise NoHistoryError(str(path) if path is not None else "")
     try:
-        store = SqliteStore(path, readonly=True)
+        store = open_store(path, readonly=True)
     except StoreError as exc:
         raise NoHistoryError(str(exc)) from exc
     try:

@@ -7,12 +7,14 @@ never imports the app that pushes it and a reader sees in one place everything s
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
+from concurrent.futures import Future
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from bibnet_ops.engine import Evidence
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.netstate import NetworkState
 from bibnet_ops.tui.source import EventSource
 
@@ -28,7 +30,7 @@ class Dashboard(Protocol):
     tz: ZoneInfo
     now: Callable[[], float]
     arabic: str
-    store_path: Path | None
+    store_path: StoreLike | None
     tiles: bool | None
     visible_sites: list[Site]
     selected_site: str | None
@@ -45,6 +47,10 @@ class Dashboard(Protocol):
 
     def map_label(self, site_id: str) -> str:
         """The label beside the selected marker on the map."""
+        ...
+
+    def evidence(self, check_id: str) -> Future[Evidence] | None:
+        """Ask the collector for the raw reply a check's last result was judged on; None without one."""
         ...
 
     def refresh_header(self) -> None:

@@ -6,8 +6,6 @@ when the screen opens and every minute after; the live samples extend what it re
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,6 +14,7 @@ from textual.message import Message
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from bibnet_ops.inventory import Inventory
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.fmt import age, clock_time, short_site_name, value_with_unit
 from bibnet_ops.tui.history import (
@@ -105,7 +104,7 @@ class SiteDetailScreen(LiveScreen):
         self._read_history(dash.store_path, dash.inventory, dash.now())
 
     @work(thread=True, exclusive=True, group="site-history", exit_on_error=False)
-    def _read_history(self, path: Path | None, inventory: Inventory, now: float) -> None:
+    def _read_history(self, path: StoreLike | None, inventory: Inventory, now: float) -> None:
         self.post_message(self.HistoryLoaded(load_site_history(path, inventory, self.site_id, now)))
 
     @on(HistoryLoaded)

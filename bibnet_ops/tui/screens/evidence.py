@@ -82,12 +82,12 @@ class EvidenceScreen(LiveScreen):
         self._fetch()
 
     def _fetch(self) -> None:
-        source = self.dash.source
-        if source is None:
+        future = self.dash.evidence(self.check_id)
+        if future is None:
             self.post_message(self.Fetched(None, tr("evidence.no_source")))
             return
         self.fetches += 1
-        self._wait(source.evidence(self.check_id))
+        self._wait(future)
 
     @work(thread=True, exclusive=True, group="evidence", exit_on_error=False)
     def _wait(self, future: Future[Evidence]) -> None:

@@ -17,6 +17,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Select, Static
 
+from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.fmt import number, share, short_site_name
 from bibnet_ops.tui.history import (
@@ -63,7 +64,7 @@ class _Job:
     """Everything a worker needs, read beforehand on the UI thread."""
 
     request: ReportRequest
-    path: Path | None
+    path: StoreLike | None
     inventory: Inventory
     now: float
 
