@@ -18,6 +18,7 @@ from bibnet_ops.inventory import load_inventory
 from bibnet_ops.model import CheckStatus, SiteStatus
 from bibnet_ops.probes import snmp
 from bibnet_ops.sim import Simulator
+from bibnet_ops.store import SqliteStore
 from bibnet_ops.tui.runner import EngineThread
 
 
@@ -64,4 +65,9 @@ async def test_a_collector_runs_in_the_dashboard_thread(tmp_path: Path) -> None:
             await asyncio.to_thread(runner.stop)
             snmp.forget_baselines()
         assert not runner.running and runner.buffer.collector_stopped() == "stopped"
-        assert collector.store_path == tmp_path / "history.db"
+        store = SqliteStore(tmp_path / "history.db", readonly=True)  # the collector's history was kept too
+        try:
+            assert any(t.check_id.startswith("bplp-16/") and t.new == "CRITICAL"
+                       for t in store.recent_transitions(100, "bplp-16"))
+        finally:
+            store.close()
