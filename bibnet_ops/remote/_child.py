@@ -196,7 +196,7 @@ class CollectorServer:
             self._resync()
             return None
         if command.name == "evidence":
-            return collector.engine.evidence(args["check_id"])
+            return collector.evidence(args["check_id"])
         alerting = collector.alerting
         if alerting is None:
             raise NotAvailableError("no alerting manager running")
@@ -220,7 +220,7 @@ class CollectorServer:
     def _resync(self) -> None:
         self._resync_pending = False
         self.outbox.lost_state = False
-        self.outbox.extend(snapshot_events(self.collector.engine))
+        self.outbox.extend(snapshot_events(self.collector.snapshot()))
 
 
 def main(argv: list[str]) -> int:
