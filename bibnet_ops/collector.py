@@ -71,7 +71,11 @@ class CollectorStatus:
 
 
 class Collector:
-    """Engine + history + alerting for one inventory; duck-compatible with the engine for runners.
+    """Engine + history + alerting for one inventory.
+
+    What it offers is listed here, nothing is forwarded implicitly: `subscribe`, `run`, `stop`, `close`
+    and `reload`; `check_ids`, `health()`, `snapshot()`, `status()`, `evidence()` to read; `poll_now()` and
+    `set_maintenance()` to steer the engine. `engine`, `writer` and `alerting` are its parts.
 
     Args:
         inventory: what to poll.
@@ -301,9 +305,15 @@ class Collector:
         """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
         return self.engine.evidence(check_id)
 
-    def __getattr__(self, name: str) -> Any:
-        # poll_now(), set_maintenance() ... are the engine's
-        return getattr(self.engine, name)
+    # Steering the engine (thread-safe, as the engine's own methods).
+
+    def poll_now(self, pattern: str | None = None) -> int:
+        """Poll the checks matching `SITE[/DEVICE[/CHECK]]` now (all when empty); how many matched."""
+        return self.engine.poll_now(pattern)
+
+    def set_maintenance(self, site_id: str, on: bool) -> None:
+        """Mark a site as in maintenance (MAINTENANCE, its alerts silenced) or not (see `Engine.set_maintenance`)."""
+        self.engine.set_maintenance(site_id, on)
 
 
 def _kinds(inventory: Inventory) -> dict[str, str]:

@@ -150,7 +150,7 @@ class CollectorServer:
 
     def _welcome(self, session: Session) -> None:
         # On the loop, between two engine events: the snapshot and the stream that follows it leave no gap.
-        session.outbox.extend(snapshot_events(self.collector.engine))
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
         with self._sessions_lock:
             self.sessions = (*self.sessions, session)
             self.streaming = (*self.streaming, session)
@@ -267,7 +267,7 @@ class CollectorServer:
             self._resync(session)
             return None
         if command.name == "evidence":
-            return collector.engine.evidence(args["check_id"])
+            return collector.evidence(args["check_id"])
         alerting = collector.alerting
         if alerting is None:
             raise NotAvailableError("no alerting manager running")
@@ -309,7 +309,7 @@ class CollectorServer:
     def _resync(self, session: Session) -> None:
         session.resync_pending = False
         session.outbox.lost_state = False
-        session.outbox.extend(snapshot_events(self.collector.engine))
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
 
 
 def main(argv: list[str]) -> int:
