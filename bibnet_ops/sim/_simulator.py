@@ -40,12 +40,17 @@ class _PortAllocator:
     """Hands out ports below Linux's ephemeral range, so client sockets never squat a port we reopen."""
 
     def __init__(self) -> None:
-        self.next = random.SystemRandom().randrange(20000, 24000)
+        self._rng = random.SystemRandom()
+        self.next = self._rng.randrange(20000, 24000)
 
     def take(self) -> int:
         port = self.next
         self.next = port + 1 if port < 32767 else 10000
         return port
+
+    def jump(self) -> None:
+        """Go on from a random port: after a taken one, the next ones likely belong to another simulator too."""
+        self.next = self._rng.randrange(10000, 32768)
 
 
 class Simulator:
@@ -185,7 +190,7 @@ class Simulator:
 
     async def _bind(self, ep: Endpoint) -> None:
         loop = asyncio.get_running_loop()
-        for _ in range(200):
+        for _ in range(500):
             port = self._ports.take()
             try:
                 if isinstance(ep, HttpEndpoint):
@@ -202,6 +207,7 @@ class Simulator:
                     ep.transport, _ = await loop.create_datagram_endpoint(
                         factory, local_addr=("127.0.0.1", port))
             except OSError:
+                self._ports.jump()
                 continue
             ep.port = port
             return
