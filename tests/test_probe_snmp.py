@@ -102,7 +102,7 @@ async def test_get_numeric_value_against_thresholds(agent: SnmpAgent) -> None:
     agent.set(oid, "gauge", 80)
     th = Thresholds(warning=70, critical=90)
     warn = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
-    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (above warning 70)")
+    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (warning above 70)")
     agent.set(oid, "gauge", 95)
     crit = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
     assert crit.status is CheckStatus.CRITICAL
@@ -257,7 +257,7 @@ async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> Non
     snmp.forget_baselines(check.id)
     _, two, _ = await _two_polls(agent, check, 500, 500)
     assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
-    assert two.reason == "0 pages/h (below critical 0.50)"
+    assert two.reason == "0 pages/h (critical below 0.5 pages/h)"
 
 
 async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:

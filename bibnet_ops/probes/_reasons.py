@@ -63,7 +63,7 @@ def number(value: float) -> str:
         value: Any finite number.
 
     Returns:
-        Three decimals below 1, one below 100, none above (or for whole numbers).
+        Up to three decimals below 1 (no trailing zeros), one below 100, none above (or for whole numbers).
     """
     if value == int(value) and abs(value) < 1e12:
         return str(int(value))
@@ -71,7 +71,7 @@ def number(value: float) -> str:
         return f"{value:.0f}"
     if abs(value) >= 1:
         return f"{value:.1f}"
-    return f"{value:.3f}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
 def plural(count: float, noun: str, many: str = "") -> str:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+from bibnet_ops.probes._reasons import crossed
 from bibnet_ops.probes._snmp_rate import RateStep
 from bibnet_ops.probes._snmp_session import SnmpValue
 
@@ -57,15 +58,10 @@ def format_uptime(seconds: float) -> str:
 
 
 def _judge(check: CheckSpec, value: float) -> tuple[CheckStatus, str]:
-    """Classify a metric with the check's thresholds and say which bound it crossed."""
-    th = check.thresholds
-    status = th.classify(value)
-    if status is CheckStatus.OK:
-        return status, ""
-    bound = th.critical if status is CheckStatus.CRITICAL else th.warning
-    word = "critical" if status is CheckStatus.CRITICAL else "warning"
-    side = "below" if th.direction == "below" else "above"
-    return status, f" ({side} {word} {_num(bound or 0)})"
+    """Classify a metric with the check's thresholds and name the bound it crossed (`_reasons.crossed`)."""
+    status = check.thresholds.classify(value)
+    note = crossed(check.thresholds, status, check.unit)
+    return status, f" {note}" if note else ""
 
 
 def _num(value: float) -> str:
