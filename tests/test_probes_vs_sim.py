@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -183,7 +184,7 @@ async def test_garbage_replies_are_named_as_such(net: Network) -> None:
     for ident, sample in _by_probe(samples, net, "snmp").items():
         assert sample.status is CheckStatus.CRITICAL, sample
         assert sample.reason.startswith("no valid SNMP answer from 127.0.0.1:"), (ident, sample)
-        assert sample.reason.endswith((" unreadable replies)", " unreadable reply)")), (ident, sample)
+        assert re.search(r"\(\d+ unreadable repl(y|ies)\)$", sample.reason), (ident, sample)
     others = {k: s for k, s in samples.items() if k != "bna/catalogue/tls"}
     assert all(s.status is CheckStatus.CRITICAL for s in others.values()), shown(others)
 
@@ -229,7 +230,7 @@ async def test_counter_wrap_and_reboot_keep_pages_per_hour_sane(net: Network) ->
         net.sim.set_fault(site, "reboot", device="scanner-1", downtime=0)
     net.advance(60)
     uptimes = await probe_all(net.check(f"{site}/scanner-1/uptime") for site in FAULTED)
-    assert all(s.reason == "up 1 min" for s in uptimes.values()), shown(uptimes)
+    assert all(s.reason == "up 60 s" for s in uptimes.values()), shown(uptimes)
     assert all(s.reason == REBOOTED and s.value is None for s in await poll())
     net.advance(3600)
     assert all(s.value is not None and 100 <= s.value <= 400 for s in await poll())
