@@ -202,6 +202,19 @@ class _DeviceSpansMixin(_SqliteBase):
         Args:
             head: (start, reason) of the stored span the first segment continues, if any.
         """
+        rows = self._span_rows(did, lines, t0, head, segments)
+        self.conn.executemany("INSERT INTO device_spans VALUES (?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    @staticmethod
+    def _span_rows(
+        did: int,
+        lines: list[list[_Change]],
+        t0: int,
+        head: tuple[int, str | None] | None,
+        segments: list[Segment] | None = None,
+    ) -> list[tuple[int, float, float | None, int, str | None]]:
+        """The device_spans rows `_write_spans` inserts (times in the lines' unit: integer milliseconds)."""
         if segments is None:
             segments = worst_of(lines, t0, FAR_FUTURE, CHECK_CATEGORY)
         rows = []
@@ -214,8 +227,7 @@ class _DeviceSpansMixin(_SqliteBase):
             elif category == DOWN:
                 reason = _started_by(lines, start)
             rows.append((did, start, None if stop >= FAR_FUTURE else stop, _CODE[category], reason))
-        self.conn.executemany("INSERT INTO device_spans VALUES (?, ?, ?, ?, ?)", rows)
-        return len(rows)
+        return rows
 
     def _mark_transitions_kept_from(self, cutoff_ms: int) -> None:
         """Transitions before `cutoff_ms` were deleted: spans no longer match them before it."""
