@@ -72,6 +72,13 @@ def encode_chunk(rows: dict[int, _Row], size: int) -> _Columns:
     return n, peak, (delta if any(d is not None for d in delta) else None), bytes(aggs)
 
 
+def _array(values: Sequence[float | int | None] | None) -> str | None:
+    """An array's text form (`{1,NULL,3.5}`); repr gives each float's shortest exact form, as PostgreSQL reads it."""
+    if values is None:
+        return None
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+
+
 def decode_chunk(n: Sequence[int | None], delta: Sequence[float | None] | None, aggs: bytes) -> dict[int, _Row]:
     """Inverse of `encode_chunk`: slot -> the bucket's Agg.to_row() (floats where SQLite keeps REALs)."""
     out: dict[int, _Row] = {}
@@ -128,21 +135,33 @@ class _PgRollupsMixin(_PgBase):
         return {(cid, chunk): decode_chunk(n, delta, aggs) for cid, chunk, n, delta, aggs in rows}
 
     def _write_chunks(self, tier: str, chunks: dict[tuple[int, int], dict[int, _Row]]) -> None:
-        """Store chunks (an empty one is deleted)."""
+        """Store chunks (an empty one is deleted), all in one statement."""
         size, table = CHUNK[tier], tier_table(tier)
-        cur = self.pg.cursor()
-        rows = [(cid, chunk, *encode_chunk(buckets, size)) for (cid, chunk), buckets in chunks.items() if buckets]
-        if rows:
-            cur.executemany(
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for (cid, chunk), buckets in chunks.items():
+            if buckets:
+                n, peak, delta, aggs = encode_chunk(buckets, size)
+                for column, value in zip(columns, (cid, chunk, _array(n), _array(peak), _array(delta), aggs),
+                                         strict=True):
+                    column.append(value)
+        if columns[0]:
+            # arrays travel as their text form: psycopg's per-element dumping would cost more than the rest
+            self.pg.execute(
                 f"INSERT INTO {table} (check_id, chunk, n, peak, delta, aggs) "
-                f"VALUES (%s, %s, %s::integer[], %s::float8[], %s::float8[], %s) "
+                f"SELECT c, k, n::integer[], p::float8[], d::float8[], a "
+                f"FROM unnest(%s::integer[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+                f"AS x(c, k, n, p, d, a) "
                 f"ON CONFLICT (check_id, chunk) DO UPDATE SET n = excluded.n, peak = excluded.peak, "
                 f"delta = excluded.delta, aggs = excluded.aggs",
-                rows,
+                columns,
             )
         empty = [key for key, buckets in chunks.items() if not buckets]
         if empty:
-            cur.executemany(f"DELETE FROM {table} WHERE check_id = %s AND chunk = %s", empty)
+            self.pg.execute(
+                f"DELETE FROM {table} t USING unnest(%s::integer[], %s::integer[]) AS e(c, k) "
+                f"WHERE t.check_id = e.c AND t.chunk = e.k",
+                ([k[0] for k in empty], [k[1] for k in empty]),
+            )
 
     # ------------------------------------------------------------------ reading
     def _bucket_range(self, tier: str, since: float, until: float) -> tuple[int, int]:
