@@ -32,6 +32,7 @@ COMMAND_MODULES: list[str] = [
     "store_cmd",
     "dashboard_cmd",
     "demo_cmd",
+    "serve_cmd",
 ]
 
 GLOBAL_OPTIONS: tuple[str, ...] = ("--config", "--log-format", "--log-level")

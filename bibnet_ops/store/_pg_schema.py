@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from bibnet_ops.store._api import SchemaTooNewError, StoreError
+from bibnet_ops.store._pg_national import NATIONAL_TABLES, PG_NATIONAL_V1
 
 __all__ = ["PG_MIGRATIONS", "PG_SCHEMA_VERSION", "TABLES", "pg_migrate", "pg_schema_version"]
 
@@ -174,7 +175,7 @@ CREATE TABLE device_spans (
 """
 
 # Each migration brings the schema from version i to i + 1; never edit one that has shipped.
-PG_MIGRATIONS: list[str] = [_V1]
+PG_MIGRATIONS: list[str] = [_V1, PG_NATIONAL_V1]  # 2: the national network (leases, outbox cursors, states)
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
 # What each table is for, by who may write it (roles.py grants from this): "collector" tables are written by
@@ -198,6 +199,7 @@ TABLES: dict[str, str] = {
     "acks": "operator",
     "alert_audit": "operator",
     "schema_version": "owner",
+    **NATIONAL_TABLES,
 }
 
 
