@@ -70,6 +70,8 @@ def _started_by(lines: Sequence[list[_Change]], start: float) -> str | None:
 
 class _DeviceSpansMixin(_SqliteBase):
     _device_ids: dict[tuple[str, str], int]
+    # milliseconds to seconds in SQL, an IEEE division in both stores (PostgreSQL's `/ 1000.0` would be numeric)
+    _SECONDS = "{} / 1000.0"
 
     # ------------------------------------------------------------------ upkeep (writer side)
     def _spans_current(self) -> bool:
@@ -284,7 +286,8 @@ class _DeviceSpansMixin(_SqliteBase):
         # a span reaching the first transition left out (at or after `until`) runs on to `until`: stop None;
         # the rows come without their device (a third of the cost of reading them): `counts` cuts them
         rows = self.conn.execute(
-            f"SELECT start / 1000.0, CASE WHEN stop IS NULL OR stop >= ? THEN NULL ELSE stop / 1000.0 END, "
+            f"SELECT {self._SECONDS.format('start')}, "
+            f"CASE WHEN stop IS NULL OR stop >= ? THEN NULL ELSE {self._SECONDS.format('stop')} END, "
             f"CASE category {' '.join(f'WHEN {i} THEN {c!r}' for i, c in enumerate(_CODES))} END, reason "
             f"FROM device_spans {where} ORDER BY device_id, start",
             (until_ms, since_ms, until_ms),

@@ -29,6 +29,7 @@ _SPANS_LOCK = 0x6269626E7370  # advisory lock key: "bibnsp"
 class _PgUpkeepMixin(_PgRollupsMixin, _DeviceSpansMixin):
     retention: Retention
     _retention_cursor: tuple[int, int]
+    _SECONDS = "{}::float8 / 1000"
 
     # ------------------------------------------------------------------ device spans
     def _spans_current(self) -> bool:
