@@ -222,8 +222,8 @@ def test_a_collector_cut_off_from_the_store_leaves_the_history_of_the_sites_take
             group.fault(site, "outage")
             # both poll it: a into its outbox, b into the central store
             until(lambda: any(e.get("check") == opac and e["hard"] for e in events(group.log("a"))), 60, "a sees it")
-            until(lambda: query(direct, "SELECT status FROM national_check_state WHERE check_name = %s", opac)
-                  == [("CRITICAL",)], 60, "b's outage in the central store")
+            until(lambda: query(direct, "SELECT status, hard FROM national_check_state WHERE check_name = %s", opac)
+                  == [("CRITICAL", True)], 60, "b's outage in the central store")
             relay.restore()
             until(lambda: "queued row(s) of it dropped" in group.log("a"), 60, "a to drop its copy")
             group.stop_all()
