@@ -308,6 +308,7 @@ class NationalRuntime:
             "sites": len(self.owned),
             "outbox_depth": state.depth,
             "queued_events": state.queued_events,
+            "forwarded_rows": state.forwarded_rows,
             "central_reachable": state.reachable,
             "last_outage": list(self.forwarder.last_outage) if self.forwarder.last_outage else None,
             "last_replay_seconds": state.last_replay_seconds,
