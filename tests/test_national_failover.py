@@ -234,3 +234,21 @@ def test_a_collector_cut_off_from_the_store_leaves_the_history_of_the_sites_take
         finally:
             group.stop_all()
             relay.close()
+
+
+def test_a_reload_narrows_the_share_and_frees_the_sites_left(collectors: Collectors) -> None:
+    dsn = collectors.dsn
+    proc = collectors.start("a")
+    until(lambda: len(owners(dsn)) == len(SITES) and set(owners(dsn).values()) == {"a"}, 60, "a to hold every site")
+    net = collectors.config / "network.toml"
+    text = net.read_text(encoding="utf-8")
+    net.write_text(re.sub(r"(?s)\[groups\.nord\].*", '[groups.nord]\nsites = ["bna", "bplp-31"]\n', text),
+                   encoding="utf-8")
+    proc.send_signal(signal.SIGHUP)
+    until(lambda: {s for s, o in owners(dsn).items() if o == "a"} == {"bna", "bplp-31"}, 30,
+          "a to free the sites that left its share")
+    assert "reloaded" in collectors.log("a")
+    left = [s for s in SITES if s not in ("bna", "bplp-31")]
+    before = {s: polls(dsn, s) for s in left}
+    time.sleep(4)  # two rounds of 2 s checks: none of the sites left is polled any more
+    assert {s: polls(dsn, s) for s in left} == before
