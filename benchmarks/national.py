@@ -92,8 +92,15 @@ def simulator(sites: int, directory: Path, compress: float = 1.0) -> Iterator[st
 
 
 def admin_post(url: str, path: str, body: dict[str, Any]) -> None:
+    """Steer the simulator (a busy 2,000-site simulator on a loaded machine may answer slowly: wait and retry)."""
     req = urllib.request.Request(url + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    urllib.request.urlopen(req, timeout=10).read()
+    for attempt in range(3):
+        try:
+            urllib.request.urlopen(req, timeout=60).read()
+            return
+        except OSError as exc:
+            print(f"simulator admin {path}: {exc} (attempt {attempt + 1})", flush=True)
+    raise SystemExit("the simulator's admin endpoint does not answer")
 
 
 def start_collector(config: Path, dsn: str, cid: str, work: Path, delay: float = 20.0) -> subprocess.Popen[str]:
