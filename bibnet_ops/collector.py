@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
@@ -70,7 +71,11 @@ class CollectorStatus:
 
 
 class Collector:
-    """Engine + history + alerting for one inventory; duck-compatible with the engine for runners.
+    """Engine + history + alerting for one inventory.
+
+    What it offers is listed here, nothing is forwarded implicitly: `subscribe`, `run`, `stop`, `close`
+    and `reload`; `check_ids`, `health()`, `snapshot()`, `status()`, `evidence()` to read; `poll_now()` and
+    `set_maintenance()` to steer the engine. `engine`, `writer` and `alerting` are its parts.
 
     Args:
         inventory: what to poll.
@@ -136,9 +141,11 @@ class Collector:
             self.alerting = build_alerting(inventory, records, self.engine)
 
     @property
-    def store_path(self) -> StoreTarget | None:
-        """The history store written (prints redacted), or None without history."""
-        return self.writer.target if self.writer is not None else None
+    def store_path(self) -> Path | StoreTarget | None:
+        """The history store written: a SQLite file's Path, else its target (prints redacted); None without history."""
+        if self.writer is None:
+            return None
+        return self.writer.path or self.writer.target
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.engine.subscribe(callback)
@@ -222,14 +229,18 @@ class Collector:
             alerts_config = alerting_config(inventory)  # before anything changes: a failure changes nothing
         old_settings = self.inventory.settings.get("collector", {}) if isinstance(self.inventory.settings, dict) else {}
         new_settings = inventory.settings.get("collector", {}) if isinstance(inventory.settings, dict) else {}
+        polled_before = {c.split("/", 1)[0] for c in self.engine.check_ids}
         result = self.engine.reconfigure(inventory, checks, seed=seed)
+        polled_now = {c.split("/", 1)[0] for c in self.engine.check_ids}
+        # a site none of whose checks is polled here any more is forgotten by alerting like a removed one
+        unpolled = sorted(set(result.sites_removed) | (polled_before - polled_now))
         if self.writer is not None:
             wanted = set(result.added) | set(result.changed)
             specs = [c for c in (inventory.checks if checks is None else checks) if c.id in wanted]
             if specs:
                 self.writer.register_checks(check_infos(specs, _kinds(inventory)))
         if self.alerting is not None and alerts_config is not None:
-            self.alerting.reconfigure(alerts_config, inventory, result.removed, result.sites_removed)
+            self.alerting.reconfigure(alerts_config, inventory, result.removed, unpolled)
         self.inventory = inventory
         for key in _RESTART_KEYS:
             if old_settings.get(key) != new_settings.get(key):
@@ -301,9 +312,15 @@ class Collector:
         """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
         return self.engine.evidence(check_id)
 
-    def __getattr__(self, name: str) -> Any:
-        # poll_now(), set_maintenance() ... are the engine's
-        return getattr(self.engine, name)
+    # Steering the engine (thread-safe, as the engine's own methods).
+
+    def poll_now(self, pattern: str | None = None) -> int:
+        """Poll the checks matching `SITE[/DEVICE[/CHECK]]` now (all when empty); how many matched."""
+        return self.engine.poll_now(pattern)
+
+    def set_maintenance(self, site_id: str, on: bool) -> None:
+        """Mark a site as in maintenance (MAINTENANCE, its alerts silenced) or not (see `Engine.set_maintenance`)."""
+        self.engine.set_maintenance(site_id, on)
 
 
 def _kinds(inventory: Inventory) -> dict[str, str]:

@@ -98,26 +98,31 @@ def format_table(checks: list[CheckSpec], samples: list[Sample], width: int = 80
 
 def evidence_block(check: CheckSpec, sample: Sample, indent: str = "    | ") -> list[str]:
     """The raw reply `sample` was judged on as indented lines (bounded, redacted), or why there is none."""
-    from bibnet_ops.engine import evidence_of
+    from bibnet_ops.engine import evidence_of, no_reply_reason
 
     evidence = evidence_of(check, sample)
     lines = []
-    failed = sample.status is not CheckStatus.OK and sample.reason
-    if failed:
+    if sample.status is not CheckStatus.OK and sample.reason:
         lines.append(f"{indent}reason: {' '.join(sample.reason.split())}")
     if not evidence.text:
-        why = " ".join(sample.reason.split()) if failed else f"the {check.probe} probe kept none for this result"
-        return [*lines, f"{indent}no raw reply kept ({why})"]
+        why = no_reply_reason(sample.status, sample.reason, sample.value)
+        return [*lines, f"{indent}no raw reply kept ({why or f'the {check.probe} probe kept none for this result'})"]
     lines += [f"{indent}{line}".rstrip() for line in evidence.text.rstrip("\n").split("\n")]
     if evidence.cut:
         lines.append(f"{indent}… {evidence.cut} more characters not kept")
     return lines
 
 
-def sample_json(check: CheckSpec, sample: Sample) -> dict[str, Any]:
-    """The JSON form of one result."""
+def sample_json(check: CheckSpec, sample: Sample, kind: str = "") -> dict[str, Any]:
+    """The JSON form of one result; `kind` is the device kind (its template's), for scripts to filter on."""
     return {
         "id": check.id,
+        "site": check.site_id,
+        "device": check.device_id,
+        "check": check.name,
+        "probe": check.probe,
+        "template": check.template,
+        "kind": kind,
         "status": sample.status.value,
         "value": sample.value,
         "unit": check.unit,
@@ -166,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
     samples = asyncio.run(_run_checks(checks, int(collector.get("concurrency") or 200),
                                       int(collector.get("per_site_concurrency") or 4), max(0.0, args.rate_wait)))
     if args.json:
+        kinds = {name: t.kind for name, t in inventory.templates.items()}
         for check, sample in zip(checks, samples, strict=True):
-            row = sample_json(check, sample)
+            row = sample_json(check, sample, kinds.get(check.template, ""))
             if args.verbose:
                 from bibnet_ops.engine import evidence_of
 

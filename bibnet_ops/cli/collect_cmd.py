@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -27,6 +29,8 @@ from bibnet_ops.inventory import Inventory
 __all__ = ["EventPrinter", "build_subscribers", "format_event", "register", "run"]
 
 Subscriber = Callable[[Event], None]
+
+log = logging.getLogger("bibnet_ops.collect")
 
 
 def register(subparsers: Any) -> None:
@@ -185,6 +189,8 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
                 worst.update(code=event.status.exit_code, severity=event.status.severity)
 
     engine.subscribe(track)
+    log.info("collecting: %d sites, %d checks, pid %d%s", len(inventory.sites), len(engine.check_ids), os.getpid(),
+             f", history in {engine.store_path}" if engine.store_path is not None else ", no history")
     runner = asyncio.create_task(engine.run())
     try:
         if args.once:
@@ -237,5 +243,9 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of `bibnet-ops collect`."""
     from bibnet_ops.cli.config_cmd import inventory_or_exit
 
+    if not args.once:
+        # a reload asked while the configuration is still being read at start must not end the process
+        # (SIGHUP's default); the running loop installs the real handler
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     inventory = inventory_or_exit(args)
     return asyncio.run(_collect(args, inventory))

@@ -337,6 +337,16 @@ class DashboardApp(ConsoleApp):
         if not isinstance(self.screen, CollectorsScreen):
             self.push_screen(CollectorsScreen())
 
+    def config_reloaded(self, inventory: Inventory) -> None:
+        """The collector runs a reloaded inventory: show its sites and checks from now on."""
+        self.inventory = inventory
+        self.state.follow(inventory)
+        self._refilter(force=True)
+        self.refresh_header()
+
+    def action_reload_config(self) -> None:
+        self.request_reload()
+
     def action_maintenance_list(self) -> None:
         if not isinstance(self.screen, MaintenanceListScreen):
             self.push_screen(MaintenanceListScreen())

@@ -231,6 +231,10 @@ EN: dict[str, str] = {
     "note.change_failed": "Not done: {error}",
     "note.no_site": "Select a site first",
     "note.no_changes": "This console changes nothing (no collector attached)",
+    "key.reload_config": "Reload configuration",
+    "note.reloading": "Reloading the configuration…",
+    "note.reloaded": "Configuration reloaded: {summary}",
+    "note.reload_refused": "Configuration refused, the running one stays:\n{error}",
     # The last raw reply of a check (site detail, `e`).
     "key.evidence": "Last reply",
     "help.scope.evidence": "Last reply of a check",

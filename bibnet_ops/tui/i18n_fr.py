@@ -219,6 +219,10 @@ FR: dict[str, str] = {
     "note.change_failed": "Non effectué : {error}",
     "note.no_site": "Sélectionnez d'abord un site",
     "note.no_changes": "Cette console ne modifie rien (aucun collecteur attaché)",
+    "key.reload_config": "Recharger la configuration",
+    "note.reloading": "Rechargement de la configuration…",
+    "note.reloaded": "Configuration rechargée : {summary}",
+    "note.reload_refused": "Configuration refusée, l'actuelle reste en place :\n{error}",
     # La dernière réponse brute d'un contrôle (détail d'un site, `e`).
     "key.evidence": "Dernière réponse",
     "help.scope.evidence": "Dernière réponse d'un contrôle",
