@@ -167,8 +167,8 @@ def forwarded_rows(dsn: str) -> int:
 
 
 def polled(dsn: str, sites: list[str]) -> dict[str, int]:
-    rows = q(dsn, "SELECT c.site, sum(r.n) FROM rollup_hour r JOIN checks c ON c.id = r.check_id "
-                  "WHERE c.site = ANY(%s) GROUP BY c.site", sites)
+    rows = q(dsn, "SELECT c.site, sum((SELECT coalesce(sum(x), 0) FROM unnest(r.n) x)) FROM rollup_hour r "
+                  "JOIN checks c ON c.id = r.check_id WHERE c.site = ANY(%s) GROUP BY c.site", sites)
     return {s: int(n) for s, n in rows}
 
 

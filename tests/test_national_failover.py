@@ -122,8 +122,8 @@ def owners(dsn: str) -> dict[str, str | None]:
 
 def polls(dsn: str, site: str) -> int:
     """Samples the central store holds for a site's checks (hour rollups, forwarded every half second)."""
-    rows = query(dsn, "SELECT coalesce(sum(r.n), 0) FROM rollup_hour r JOIN checks c ON c.id = r.check_id "
-                      "WHERE c.site = %s", site)
+    rows = query(dsn, "SELECT coalesce(sum((SELECT sum(x) FROM unnest(r.n) x)), 0) FROM rollup_hour r "
+                      "JOIN checks c ON c.id = r.check_id WHERE c.site = %s", site)
     return int(rows[0][0]) if rows else 0
 
 
