@@ -86,6 +86,7 @@ class Collector:
         first_spread: seconds over which the engine spreads its first polls (and a reload's added checks').
         national: a regional collector of the national network: history goes through its outbox to the
             central store (`store` is then ignored), alerting reads and records there too.
+        share: narrows a reloaded inventory to this collector's share (`collect --region/--tag/--group`).
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class Collector:
         alerts: bool = True,
         first_spread: float = 60.0,
         national: NationalRuntime | None = None,
+        share: Callable[[Inventory], Inventory] | None = None,
     ) -> None:
         from bibnet_ops.store import Retention, StoreWriter, check_infos, resolve_store
 
@@ -103,6 +105,7 @@ class Collector:
         self.engine = Engine(inventory, first_spread=first_spread)
         self.writer: Any = None
         self.national = national
+        self._share = share
         self._buffer: BufferGauge | None = None
         if national is not None:
             self.writer = StoreWriter(
@@ -215,6 +218,10 @@ class Collector:
         """
         from bibnet_ops.store import check_infos
 
+        if self.national is not None and checks is None:
+            inventory, checks = self.national.reload(inventory)  # the share, and the checks of the sites held
+        elif self._share is not None:
+            inventory = self._share(inventory)
         alerts_config = None
         if self.alerting is not None:
             from bibnet_ops.alerts import alerting_config
