@@ -103,3 +103,14 @@ async def test_check_verbose_prints_each_rows_reply_under_it(tmp_path: Path) -> 
         code, out, _ = await bibnet(tmp_path, "check", "alger", "--verbose")
         assert code == 2
         assert out.splitlines()[-1].startswith("    | no raw reply kept (") and "refused" in out.splitlines()[-1]
+
+
+def test_a_failure_explains_a_missing_reply_only_when_nothing_was_measured() -> None:
+    from bibnet_ops.engine import no_reply_reason
+
+    assert no_reply_reason(CheckStatus.CRITICAL, "connection refused", None) == "connection refused"
+    assert no_reply_reason(CheckStatus.CRITICAL, "no SNMP answer\n within 1 s", None) == "no SNMP answer within 1 s"
+    # a threshold crossed: something was measured, so the reason does not say why no reply was kept
+    assert no_reply_reason(CheckStatus.CRITICAL, "CPU 100 % (critical above 95 %)", 100.0) is None
+    assert no_reply_reason(CheckStatus.OK, "HTTP 200 OK", None) is None
+    assert no_reply_reason(None, "", None) is None

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from test_tui_live import _all_up, live, until
+from test_tui_support import fixed_inventory as fixed_inventory_
 
 from bibnet_ops.engine import Evidence
 from bibnet_ops.events import Sample
@@ -141,3 +143,111 @@ async def test_a_still_picture_shows_the_reply_its_samples_carried() -> None:
         body = _text(app, "#evidence-text")
         assert "HTTP/1.1 503 Service Unavailable" in body and "Koha is under maintenance" in body
         assert "CRITICAL" in _text(app, "#evidence-title") and "HTTP 503" in _text(app, "#evidence-title")
+
+
+@pytest.mark.parametrize(("lang", "label"), [("en", "Last reply"), ("fr", "Dernière réponse")])
+async def test_the_key_is_in_the_footer_and_the_palette_in_both_languages(lang: str, label: str) -> None:
+    from test_tui_support import fixed_source, frozen_clock, frozen_host
+
+    app = DashboardApp(fixed_inventory_(), fixed_source(), lang=lang, clock=frozen_clock, host=frozen_host,
+                       refresh=60.0)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.open_site("bplp-25")
+        await until(pilot, lambda: isinstance(app.screen, SiteDetailScreen))
+        await pilot.pause()
+        footer = {(k.key_display, k.description) for k in app.screen.query("FooterKey")}  # type: ignore[attr-defined]
+        assert ("e", label) in footer
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*label[:8])
+        await pilot.pause(0.3)
+        await pilot.press("enter")  # the palette runs the same action
+        await until(pilot, lambda: isinstance(app.screen, EvidenceScreen))
+        assert app.screen.check_id == "bplp-25/catalogue/opac"
+
+
+async def test_a_keymap_rebinds_it_and_f3_still_works_until_rebound() -> None:
+    from test_tui_support import fixed_source, frozen_clock, frozen_host
+
+    app = DashboardApp(fixed_inventory_(), fixed_source(), lang="en", clock=frozen_clock, host=frozen_host,
+                       refresh=60.0, keymap={"detail_evidence": "y"})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        app.open_site("bplp-25")
+        await until(pilot, lambda: isinstance(app.screen, SiteDetailScreen))
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, SiteDetailScreen)  # rebound: e no longer opens it
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, EvidenceScreen))
+
+
+async def test_an_oai_pmh_check_shows_its_requests_and_answers(tmp_path: Any) -> None:
+    """The OAI-PMH probe keeps the request URLs and what each answered; the screen shows them as they came."""
+    import asyncio
+    import dataclasses
+
+    from test_tui_live import REPO, SITES, quick_inventory
+
+    from bibnet_ops.inventory import load_inventory
+    from bibnet_ops.probes import snmp
+    from bibnet_ops.remote import CollectorProcess
+    from bibnet_ops.sim import Simulator
+
+    shipped = load_inventory(REPO / "config")
+    sim = Simulator([shipped.sites[s] for s in SITES], seed=5, always_open=True)
+    snmp.forget_baselines()
+    async with sim:
+        config = sim.write_config(tmp_path / "config")
+        quick = quick_inventory(config)
+        oai = [dataclasses.replace(c, interval=5.0, retries=1, timeout=5.0)
+               for c in load_inventory(config).checks if c.site_id == "bplp-16" and c.device_id == "oai"]
+        assert oai, "the simulated bplp-16 has no OAI-PMH provider"
+        inv = dataclasses.replace(quick, checks=[*quick.checks, *oai])
+        collector = CollectorProcess(inv, store=False, alerts=False, first_spread=0.1, ship_inventory=True).start()
+        app = DashboardApp(inv, collector, lang="en", refresh=0.2, host=lambda: (1.0, 2.0), tiles=False)
+        try:
+            async with app.run_test(size=(120, 30)) as pilot:
+                await until(pilot, lambda: all(app.state.checks[c.id].status is not None for c in oai))
+                screen = await _open_detail(pilot, app, "bplp-16")
+                await _cursor_to(pilot, screen, oai[0].id)
+                await pilot.press("e")
+                await until(pilot, lambda: isinstance(app.screen, EvidenceScreen)
+                            and app.screen.evidence is not None and app.screen.evidence.time is not None)
+                shown = app.screen
+                assert isinstance(shown, EvidenceScreen) and shown.evidence is not None
+                body = _text(app, "#evidence-text")
+                assert shown.evidence.text, "the OAI-PMH probe keeps its requests"
+                assert "GET http" in body and "oai.pl?verb=" in body
+                assert "oaipmh" in _text(app, "#evidence-title")
+        finally:
+            await asyncio.to_thread(collector.stop)
+            snmp.forget_baselines()
+
+
+def test_last_reply_80x24(snap_compare: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing catalogue's reply as a technician sees it over SSH at 80x24."""
+    from test_tui_support import fixed_events, frozen_clock, frozen_host
+
+    from bibnet_ops.tui.source import StaticSource
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    reply = ("HTTP/1.1 503 Service Unavailable\nServer: Apache/2.4.62 (Debian)\nRetry-After: 120\n"
+             "Content-Type: text/html; charset=utf-8\nSet-Cookie: <redacted>\n\n"
+             "<html><body><h1>Koha est en maintenance</h1><p>Retour prévu à 14h.</p></body></html>")
+    cid = "bplp-25/catalogue/opac"
+    events = [*fixed_events(), Sample(cid, CheckStatus.CRITICAL, "HTTP 503 Service Unavailable",
+                                      time=frozen_clock() - 65, evidence=reply)]
+    app = DashboardApp(fixed_inventory_(), StaticSource(events), lang="en", clock=frozen_clock, host=frozen_host,
+                       refresh=60.0)
+
+    async def open_reply(pilot: Any) -> None:
+        await pilot.pause()
+        app.open_site("bplp-25")
+        await until(pilot, lambda: isinstance(app.screen, SiteDetailScreen))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EvidenceScreen) and app.screen.evidence is not None)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_reply)

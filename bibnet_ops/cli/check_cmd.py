@@ -98,16 +98,15 @@ def format_table(checks: list[CheckSpec], samples: list[Sample], width: int = 80
 
 def evidence_block(check: CheckSpec, sample: Sample, indent: str = "    | ") -> list[str]:
     """The raw reply `sample` was judged on as indented lines (bounded, redacted), or why there is none."""
-    from bibnet_ops.engine import evidence_of
+    from bibnet_ops.engine import evidence_of, no_reply_reason
 
     evidence = evidence_of(check, sample)
     lines = []
-    failed = sample.status is not CheckStatus.OK and sample.reason
-    if failed:
+    if sample.status is not CheckStatus.OK and sample.reason:
         lines.append(f"{indent}reason: {' '.join(sample.reason.split())}")
     if not evidence.text:
-        why = " ".join(sample.reason.split()) if failed else f"the {check.probe} probe kept none for this result"
-        return [*lines, f"{indent}no raw reply kept ({why})"]
+        why = no_reply_reason(sample.status, sample.reason, sample.value)
+        return [*lines, f"{indent}no raw reply kept ({why or f'the {check.probe} probe kept none for this result'})"]
     lines += [f"{indent}{line}".rstrip() for line in evidence.text.rstrip("\n").split("\n")]
     if evidence.cut:
         lines.append(f"{indent}… {evidence.cut} more characters not kept")

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bibnet_ops.cli._national_args import NationalSetupError, add_national_args, national_setup
 from bibnet_ops.cli._store_arg import STORE_HELP
 from bibnet_ops.events import Event, FlappingChange, Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
@@ -53,6 +54,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--pid-file", metavar="PATH",
                         help="write the process id here while running, for `bibnet-ops reload` "
                              "(default: [collector] pid_file)")
+    add_national_args(parser)
     parser.set_defaults(func=run, logs=True)
 
 
@@ -139,18 +141,30 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     from bibnet_ops.store import StoreError
 
     no_store = bool(getattr(args, "no_store", False))
+    national = None
     try:
+        polled, national = national_setup(args, inventory, no_store)
+        if national is not None:
+            await national.connect()  # another running collector with this id: refused before anything runs
         engine = Collector(
-            inventory,
+            polled,
             store=False if no_store else getattr(args, "store", None),
             alerts=not no_store,
             first_spread=0.0 if args.once else 60.0,
+            national=national,
         )
-    except StoreError as exc:
+        await engine.join()
+    except (StoreError, NationalSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if national is not None:
+            await national.stop()
+            national.close()
         return 2
     if engine.store_path is not None and not args.json:
         print(f"history: {engine.store_path}", file=sys.stderr)
+        if national is not None:
+            print(f"outbox: {national.outbox.path} ({len(national.owned)} of {len(national.share.sites)} "
+                  f"sites of the share held)", file=sys.stderr)
     for subscriber in build_subscribers(args, inventory):
         engine.subscribe(subscriber)
     loop = asyncio.get_running_loop()

@@ -8,6 +8,8 @@ frame does not wait for the child to load the inventory or open the store.
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,7 +71,24 @@ def register(subparsers: Any) -> None:
                     "Keys: ? for help, q to quit.",
     )
     add_display_options(parser)
+    parser.add_argument("--attach", metavar="SOCKET",
+                        help="show the collector another bibnet-ops process runs on this Unix socket instead of "
+                             "starting one (bibnet-ops serve starts each browser tab's dashboard so)")
     parser.set_defaults(func=_run)
+
+
+def _follow_server() -> None:
+    """In a served tab's dashboard: get SIGTERM when the server process dies (Linux), and leave if it already has."""
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent or parent == 1:  # it died before the request took effect
+        raise SystemExit(0)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -101,7 +120,21 @@ def run_dashboard(
 
     if keymap is None:
         keymap = keymap_or_exit(args)
-    collector = CollectorProcess(inventory, store=store or getattr(args, "store", None), first_spread=first_spread)
+    from bibnet_ops.cli._store_arg import store_target
+
+    target = store_target(args, inventory) if store is None else None
+    if target is not None and target.is_postgres:
+        from bibnet_ops.cli._national_console import run_national_console
+
+        return run_national_console(inventory, args, target, keymap)
+    given_store = store or getattr(args, "store", None)
+    attach = getattr(args, "attach", None)
+    if attach:
+        # A served tab: the collector belongs to `bibnet-ops serve`, and this process must not outlive it.
+        _follow_server()
+        collector = CollectorProcess.attach(inventory, attach, store=given_store)
+    else:
+        collector = CollectorProcess(inventory, store=given_store, first_spread=first_spread)
     # Acks go to the child's AlertManager over its socket; windows through the store, which the child follows.
     changes = ConsoleChanges(
         access_policy(inventory.settings, read_only=bool(getattr(args, "read_only", False))),

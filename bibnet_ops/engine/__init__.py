@@ -26,7 +26,7 @@ from bibnet_ops.engine._engine import (
     close_probe_clients,
     matches,
 )
-from bibnet_ops.engine._evidence import EVIDENCE_LIMIT, Evidence, evidence_of, redact_evidence
+from bibnet_ops.engine._evidence import EVIDENCE_LIMIT, Evidence, evidence_of, no_reply_reason, redact_evidence
 from bibnet_ops.engine._health import PollHealth
 from bibnet_ops.engine._reconfigure import CheckSeed, Reconfiguration
 from bibnet_ops.engine._scheduler import TIMEOUT_MARGIN, guarded_probe, poll_once
@@ -54,6 +54,7 @@ __all__ = [
     "flap_percent",
     "guarded_probe",
     "matches",
+    "no_reply_reason",
     "poll_once",
     "reachability_checks",
     "redact_evidence",

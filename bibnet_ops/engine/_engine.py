@@ -110,7 +110,8 @@ class Engine:
         concurrency: devices polled at once network-wide (default: collector.concurrency, else 200).
         per_site_concurrency: devices polled at once per site (default: collector.per_site_concurrency, else 4).
         timeout_margin: seconds beyond a check's timeout before the engine cuts the probe off.
-        first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
+        first_spread: the first polls are spread over at most this many seconds (fewer when there are few
+            checks: see `FIRST_POLLS_PER_SECOND`) and never beyond a check's interval.
         seed: seed of the scheduling jitter (for reproducible tests).
         close_clients: close the probes' pooled clients when `run()` ends.
     """

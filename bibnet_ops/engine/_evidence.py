@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample, SecretError
 
-__all__ = ["EVIDENCE_LIMIT", "Evidence", "evidence_of", "redact_evidence"]
+__all__ = ["EVIDENCE_LIMIT", "Evidence", "evidence_of", "no_reply_reason", "redact_evidence"]
 
 EVIDENCE_LIMIT = 8192
 """Characters of raw reply shown at most: the headers and 2 KiB of body fit, a runaway reply does not."""
@@ -46,6 +46,7 @@ class Evidence:
         time: UTC epoch seconds of the last result, None before the first one.
         text: the raw reply, bounded and redacted; empty when the probe kept none.
         cut: characters left out beyond `EVIDENCE_LIMIT`.
+        value: the last result's measured value (None when nothing was measured: no reply at all).
     """
 
     check_id: str
@@ -55,6 +56,7 @@ class Evidence:
     time: float | None = None
     text: str = ""
     cut: int = 0
+    value: float | None = None
 
 
 def redact_evidence(text: str, spec: CheckSpec | None = None) -> str:
@@ -72,6 +74,17 @@ def redact_evidence(text: str, spec: CheckSpec | None = None) -> str:
     return _SECRET_PARAM.sub(lambda m: m.group(1) + _MASK, text)
 
 
+def no_reply_reason(status: CheckStatus | None, reason: str, value: float | None) -> str | None:
+    """Why a result has no raw reply, when its own reason says it (refused, timed out: nothing measured), else None.
+
+    A failure that measured something (a threshold crossed, a host figure) had a reply or needed none: its reason
+    says why it failed, not why no reply was kept.
+    """
+    if status is None or status == CheckStatus.OK or value is not None or not reason:
+        return None
+    return " ".join(reason.split())
+
+
 def evidence_of(spec: CheckSpec, sample: Sample | None, limit: int = EVIDENCE_LIMIT) -> Evidence:
     """The evidence of `spec`'s last result `sample` (None before the first), bounded to `limit` and redacted."""
     if sample is None:
@@ -80,4 +93,4 @@ def evidence_of(spec: CheckSpec, sample: Sample | None, limit: int = EVIDENCE_LI
     cut = max(0, len(raw) - limit)
     text = redact_evidence(raw[:limit] if cut else raw, spec)
     text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text.replace("\r\n", "\n"))
-    return Evidence(spec.id, spec.probe, sample.status, sample.reason, sample.time, text, cut)
+    return Evidence(spec.id, spec.probe, sample.status, sample.reason, sample.time, text, cut, sample.value)

@@ -3,6 +3,8 @@
 It reads a `CollectorSpec` from the socket on FD, builds the collector (inventory, history store, alerting),
 streams the engine's events back in batches and answers commands until told to stop, until the socket
 closes (the dashboard went away, however it died) or until its parent process is no longer its parent.
+With `spec.listen`, more dashboards may attach on that Unix socket (`bibnet-ops serve`: one per browser tab),
+each served apart (`_sessions`); they come and go without stopping it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
-from bibnet_ops.remote._outbox import Outbox, Sender
 from bibnet_ops.remote._protocol import (
     STOP_DEADLINE,
     CollectorSpec,
@@ -31,6 +32,7 @@ from bibnet_ops.remote._protocol import (
     pack_error,
 )
 from bibnet_ops.remote._resync import snapshot_events
+from bibnet_ops.remote._sessions import Listener, Session
 
 __all__ = ["main"]
 
@@ -43,19 +45,36 @@ ALERT_DRAIN = 1.0
 
 
 class CollectorServer:
-    """Runs one collector and serves one dashboard over `conn`."""
+    """Runs one collector and serves the dashboard that started it over `conn`, and any attached to `spec.listen`."""
 
     def __init__(self, conn: Connection, spec: CollectorSpec, parent_pid: int) -> None:
-        self.conn = conn
         self.spec = spec
         self.parent_pid = parent_pid
-        self.outbox = Outbox(spec.queue_limit)
-        self.sender = Sender(conn, self.outbox, spec.batch_interval, after_send=self._after_send)
+        self.limit = spec.queue_limit
+        self.primary = self._session(conn, primary=True, stream=spec.stream)
+        # Every session, and those that get the engine's events: replaced whole, never mutated, so the engine's
+        # subscriber reads them without a lock while the listener thread adds sessions.
+        self.sessions: tuple[Session, ...] = (self.primary,)
+        self.streaming: tuple[Session, ...] = (self.primary,) if spec.stream else ()
+        self._sessions_lock = threading.Lock()
+        self.listener = Listener(spec.listen) if spec.listen else None
         self.collector: Any = None
+        self.ready: Ready | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.stop_reason = ""
         self._stopping = threading.Lock()
-        self._resync_pending = False
+
+    def _session(self, conn: Connection, *, primary: bool, stream: bool) -> Session:
+        return Session(
+            conn,
+            self.spec.queue_limit,
+            self.spec.batch_interval,
+            primary=primary,
+            stream=stream,
+            on_command=self._command,
+            on_closed=self._closed,
+            on_lost_state=self._lost_state,
+        )
 
     async def serve(self) -> int:
         """Build and run the collector; the exit status of the process."""
@@ -64,7 +83,7 @@ class CollectorServer:
         from bibnet_ops.store import StoreError
 
         self.loop = asyncio.get_running_loop()
-        self.sender.start()
+        self.primary.start_sending()
         spec = self.spec
         try:
             inventory = spec.inventory if spec.inventory is not None else load_inventory(spec.config_dir or ".")
@@ -78,15 +97,17 @@ class CollectorServer:
             return self._finish(Failed(f"{type(exc).__name__}: {exc}"), 1)
         collector = self.collector
         # Room for at least two full snapshots, or a resync could never get through whole.
-        self.outbox.limit = max(self.outbox.limit, 2 * (len(collector.check_ids) + len(inventory.sites)))
-        collector.subscribe(self.outbox.event)
-        self.outbox.message(
-            Ready(os.getpid(), len(collector.check_ids), collector.store_path, collector.alerting is not None)
-        )
+        self.limit = max(spec.queue_limit, 2 * (len(collector.check_ids) + len(inventory.sites)))
+        self.primary.outbox.limit = self.limit
+        collector.subscribe(self._fan_out)
+        self.ready = Ready(os.getpid(), len(collector.check_ids), collector.store_path, collector.alerting is not None)
+        self.primary.outbox.message(self.ready)
         for sig in (signal.SIGTERM, signal.SIGHUP):
             # A Python-level handler runs between bytecodes, not behind the loop's queue of callbacks.
             signal.signal(sig, lambda number, _frame: self.stop(f"signal {signal.Signals(number).name}"))
-        threading.Thread(target=self._read_commands, name="bibnet-collector-commands", daemon=True).start()
+        self.primary.start_reading()
+        if self.listener is not None:
+            self.listener.accept_forever(self._attach)
         health = asyncio.create_task(self._health())
         try:
             await collector.run()
@@ -97,10 +118,50 @@ class CollectorServer:
             health.cancel()
         return self._finish(Stopped(self.stop_reason or "stopped"), 0)
 
+    def _fan_out(self, event: object) -> None:
+        """The engine subscriber: queue the event for every dashboard that follows the stream."""
+        for session in self.streaming:
+            session.outbox.event(event)
+
     def _finish(self, message: object, status: int, timeout: float = 2.0) -> int:
-        self.outbox.message(message)
-        self.sender.close(timeout)
+        if self.listener is not None:
+            self.listener.close()
+        sessions = self.sessions
+        for session in sessions:
+            session.outbox.message(message)
+            session.sender.begin_close()
+        deadline = time.monotonic() + timeout
+        for session in sessions:
+            session.sender.close(max(0.0, deadline - time.monotonic()))
         return status
+
+    # Attached dashboards (`bibnet-ops serve`: one per browser tab).
+
+    def _attach(self, conn: Connection) -> None:
+        """A dashboard connected to the listener: it gets Ready, then every current state, then the stream."""
+        session = self._session(conn, primary=False, stream=True)
+        session.outbox.limit = self.limit
+        if self.ready is not None:
+            session.outbox.message(self.ready)
+        session.start_sending()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the collector is stopping anyway
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(self._welcome, session)
+
+    def _welcome(self, session: Session) -> None:
+        # On the loop, between two engine events: the snapshot and the stream that follows it leave no gap.
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
+        with self._sessions_lock:
+            self.sessions = (*self.sessions, session)
+            self.streaming = (*self.streaming, session)
+        session.start_reading()
+        log.info("a dashboard attached (%d now)", len(self.sessions) - 1)
+
+    def _detach(self, session: Session) -> None:
+        with self._sessions_lock:
+            self.sessions = tuple(s for s in self.sessions if s is not session)
+            self.streaming = tuple(s for s in self.streaming if s is not session)
+        session.end()
 
     def stop(self, reason: str) -> None:
         """Commit history, drain alerting and exit; from any thread, a signal handler included.
@@ -119,8 +180,9 @@ class CollectorServer:
         watchdog = threading.Timer(STOP_DEADLINE, os._exit, args=(3,))
         watchdog.daemon = True
         watchdog.start()
-        # Whoever asked is leaving: what the engine finds from now on is not worth the sender's time.
-        self.outbox.close()
+        # Whoever asked is leaving: what the engine finds from now on is not worth the senders' time.
+        for session in self.sessions:
+            session.outbox.close()
         collector = self.collector
         if collector is not None:
             if collector.writer is not None:
@@ -157,50 +219,55 @@ class CollectorServer:
     async def _health(self) -> None:
         while True:
             with contextlib.suppress(Exception):  # a health figure is never worth stopping for
-                self.outbox.health(self.collector.health())
+                health = self.collector.health()
+                for session in self.sessions:
+                    session.outbox.health(health)
             if os.getppid() != self.parent_pid:
                 self.stop("the dashboard process is gone")
             await asyncio.sleep(HEALTH_INTERVAL)
 
-    # Commands, read on a thread and run on the loop (where the engine and the AlertManager live).
+    # Commands, read on each session's thread and run on the loop (where the engine and the AlertManager live).
 
-    def _read_commands(self) -> None:
-        assert self.loop is not None
-        while True:
-            try:
-                command = self.conn.recv()
-            except (EOFError, OSError):
-                self.stop("the dashboard closed the connection")
-                return
-            if isinstance(command, Command) and command.name == "stop":
+    def _command(self, session: Session, command: Command) -> None:
+        if command.name == "stop":
+            if session.primary:
                 self.stop(command.args.get("reason", "the dashboard asked"))
-                continue
-            with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self._handle, command)
+            else:
+                self._detach(session)
+            return
+        with contextlib.suppress(RuntimeError):
+            assert self.loop is not None
+            self.loop.call_soon_threadsafe(self._handle, session, command)
 
-    def _handle(self, command: Command) -> None:
+    def _closed(self, session: Session) -> None:
+        if session.primary:
+            self.stop("the dashboard closed the connection")
+        else:
+            self._detach(session)
+
+    def _handle(self, session: Session, command: Command) -> None:
         if command.name == "reload":
             assert self.loop is not None
-            self.loop.create_task(self._reload(command), name="bibnet-reload")
+            self.loop.create_task(self._reload(session, command), name="bibnet-reload")
             return
         try:
-            value = self._run(command)
+            value = self._run(session, command)
         except Exception as exc:  # the dashboard shows the error to the person who asked
             if command.id:
-                self.outbox.message(Reply(command.id, None, *pack_error(exc)))
+                session.outbox.message(Reply(command.id, None, *pack_error(exc)))
             return
         if command.id:
-            self.outbox.message(Reply(command.id, value))
+            session.outbox.message(Reply(command.id, value))
 
-    def _run(self, command: Command) -> Any:
+    def _run(self, session: Session, command: Command) -> Any:
         collector, args = self.collector, command.args
         if command.name == "poll":
             return collector.poll_now(args["pattern"])
         if command.name == "resync":
-            self._resync()
+            self._resync(session)
             return None
         if command.name == "evidence":
-            return collector.engine.evidence(args["check_id"])
+            return collector.evidence(args["check_id"])
         alerting = collector.alerting
         if alerting is None:
             raise NotAvailableError("no alerting manager running")
@@ -213,7 +280,7 @@ class CollectorServer:
             return {k: a for k, a in alerting.acks.items() if a.active(now)}
         raise ValueError(f"unknown command {command.name!r}")
 
-    async def _reload(self, command: Command) -> None:
+    async def _reload(self, session: Session, command: Command) -> None:
         """Re-read the configuration directory and apply it; the reply is the outcome (or the config's issues)."""
         from bibnet_ops.inventory import load_inventory
 
@@ -227,23 +294,22 @@ class CollectorServer:
             self.collector.reload_failed()
             log.warning("reload refused: %s", exc)
             if command.id:
-                self.outbox.message(Reply(command.id, None, *pack_error(exc)))
+                session.outbox.message(Reply(command.id, None, *pack_error(exc)))
             return
         if command.id:
-            self.outbox.message(Reply(command.id, {"result": result, "inventory": inventory}))
+            session.outbox.message(Reply(command.id, {"result": result, "inventory": inventory}))
 
     # Resynchronising a dashboard that lost state events.
 
-    def _after_send(self) -> None:
-        if self.outbox.lost_state and not self._resync_pending and self.loop is not None:
-            self._resync_pending = True
+    def _lost_state(self, session: Session) -> None:
+        if self.loop is not None:
             with contextlib.suppress(RuntimeError):
-                self.loop.call_soon_threadsafe(self._resync)
+                self.loop.call_soon_threadsafe(self._resync, session)
 
-    def _resync(self) -> None:
-        self._resync_pending = False
-        self.outbox.lost_state = False
-        self.outbox.extend(snapshot_events(self.collector.engine))
+    def _resync(self, session: Session) -> None:
+        session.resync_pending = False
+        session.outbox.lost_state = False
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
 
 
 def main(argv: list[str]) -> int:

@@ -141,8 +141,13 @@ class Sender:
             self.after_send()
         return True
 
-    def close(self, timeout: float) -> None:
-        """Send what is queued, then end the thread (waiting at most `timeout` seconds)."""
+    def begin_close(self) -> None:
+        """Send what is queued, then end the thread; returns at once (see `close`)."""
         self._closing = True
         self.outbox.wake.set()
-        self._thread.join(timeout)
+
+    def close(self, timeout: float) -> None:
+        """Send what is queued, then end the thread (waiting at most `timeout` seconds)."""
+        self.begin_close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)

@@ -61,6 +61,9 @@ class CollectorProcess:
             (for inventories changed after loading, e.g. tests with shortened check intervals).
         limit: events buffered here when the screen falls behind (the child also bounds its own queue).
         queue_limit: events the child holds while this side is not reading.
+        listen: a Unix socket path where other dashboards may attach to the child (see `attach`).
+        stream: receive the engine's events here (False for a process that only starts the collector for
+            attached dashboards, as `bibnet-ops serve` does).
     """
 
     def __init__(
@@ -73,6 +76,8 @@ class CollectorProcess:
         ship_inventory: bool = False,
         limit: int = 200_000,
         queue_limit: int = 100_000,
+        listen: str | Path | None = None,
+        stream: bool = True,
     ) -> None:
         from bibnet_ops.store import resolve_store
 
@@ -83,13 +88,17 @@ class CollectorProcess:
             alerts=alerts,
             first_spread=first_spread,
             queue_limit=queue_limit,
+            listen=str(listen) if listen is not None else None,
+            stream=stream,
         )
         self._checks = list(inventory.checks)
+        self._attached: Path | None = None
         # Known before the child opens it, so maintenance windows and history work from the first frame.
-        self.store_path: StoreTarget | None = None
+        self.store_path: Path | StoreTarget | None = None  # a SQLite file's Path, else the target (prints redacted)
         if store is not False:
             given = None if store is None or store is True else store
-            self.store_path = resolve_store(given, inventory.settings, inventory.root)
+            target = resolve_store(given, inventory.settings, inventory.root)
+            self.store_path = target.path or target
         # Room for at least two full snapshots, or a resync could never get through whole.
         self.limit = max(limit, 2 * (len(inventory.checks) + len(inventory.sites)))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -110,10 +119,25 @@ class CollectorProcess:
         self._stopped: str | None = None
         self._said: Failed | Stopped | None = None
 
+    @classmethod
+    def attach(
+        cls, inventory: Inventory, path: str | Path, *, store: StoreLike | bool | None = None, limit: int = 200_000
+    ) -> CollectorProcess:
+        """A console on a collector another process started with `listen=path` (`bibnet-ops serve`).
+
+        It receives the same events and sends the same commands as the process that started the collector,
+        but it starts and stops nothing: `start()` connects, `stop()` leaves. Call `start()` next.
+        """
+        self = cls(inventory, store=store, limit=limit)
+        self._attached = Path(path)
+        return self
+
     # Starting and stopping.
 
     def start(self) -> CollectorProcess:
         """Start the child and return at once: it loads the inventory and opens the store on its own time."""
+        if self._attached is not None:
+            return self._connect(self._attached)
         mine, theirs = socket.socketpair()
         self._log = tempfile.TemporaryFile(prefix="bibnet-collector-")  # noqa: SIM115 - kept open until stop()
         env = dict(os.environ)
@@ -140,6 +164,26 @@ class CollectorProcess:
         self._send(self.spec)
         return self
 
+    def _connect(self, path: Path) -> CollectorProcess:
+        """Connect to a served collector's socket; a refused or missing socket makes a stopped source, not a crash."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(str(path))
+        except OSError as exc:
+            sock.close()
+            self._stopped = f"cannot reach the collector at {path}: {exc.strerror or exc}"
+            return self
+        self._sock = sock
+        self._conn = Connection(os.dup(sock.fileno()))
+        self._reader = threading.Thread(target=self._read, name="bibnet-collector-reader", daemon=True)
+        self._reader.start()
+        return self
+
+    @property
+    def attached(self) -> bool:
+        """A console on a collector another process runs (see `attach`)."""
+        return self._attached is not None
+
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
@@ -147,7 +191,7 @@ class CollectorProcess:
     @property
     def running(self) -> bool:
         """Started and not (known to be) stopped; still true while the child is starting up."""
-        return self.proc is not None and self._stopped is None
+        return (self.proc is not None or self._conn is not None) and self._stopped is None
 
     def stop(self, timeout: float = STOP_DEADLINE + 1.0, on_slow: Callable[[], None] | None = None) -> None:
         """Ask the child to stop, wait at most `timeout` seconds, then end it by force; never hangs.
@@ -156,9 +200,11 @@ class CollectorProcess:
         default wait lets it finish; `on_slow` is called once if that takes more than a second.
         """
         proc = self.proc
-        if proc is None:
+        if proc is None and self._conn is None:
             return
-        if proc.poll() is None:
+        if proc is None:
+            self._send(Command(0, "stop", {"reason": "the dashboard left"}))  # leaves; the collector stays
+        elif proc.poll() is None:
             self._send(Command(0, "stop", {"reason": "the dashboard exited"}))
             try:
                 try:
@@ -266,6 +312,8 @@ class CollectorProcess:
         said = self._said
         if isinstance(said, Failed):
             return said.reason
+        if self._attached is not None:
+            return said.reason if said is not None else "the served collector closed the connection"
         if code is None:
             return "connection lost"
         if code < 0:
@@ -367,7 +415,7 @@ class CollectorProcess:
             if stopped is None:
                 command_id = next(self._ids)
                 self._pending[command_id] = future
-        if stopped is not None or self.proc is None:
+        if stopped is not None or self._conn is None:
             future.set_exception(NotAvailableError(f"the collector is not running ({stopped or 'not started'})"))
             return future
         if not self._send(Command(command_id, name, args)):

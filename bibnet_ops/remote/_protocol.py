@@ -50,6 +50,9 @@ class CollectorSpec:
         first_spread: seconds over which the engine spreads its first polls.
         queue_limit: events held for a dashboard that does not read (the oldest are dropped beyond it).
         batch_interval: seconds between batches of events.
+        listen: a Unix socket path more dashboards may attach to (`bibnet-ops serve`); None: none.
+        stream: send the engine's events to the process that started the collector (False when it only
+            serves attached dashboards).
     """
 
     config_dir: Path | None = None
@@ -59,6 +62,8 @@ class CollectorSpec:
     first_spread: float = 60.0
     queue_limit: int = 100_000
     batch_interval: float = 0.1
+    listen: str | None = None
+    stream: bool = True
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""The problems list: every non-OK check, worst first, with UNREACHABLE sites folded under their root cause.
+"""The problems list: every non-OK check, worst first, with UNREACHABLE sites folded under their root cause
+and a site whose every check fails folded into one row (SOFT or HARD: the row keeps its place as it hardens).
 
 Plain functions over `NetworkState`, no Textual, so the ordering and folding rules are tested directly.
 """
@@ -27,6 +28,8 @@ class ProblemRow:
     reason: str
     hard: bool = True
     folded: tuple[str, ...] = field(default_factory=tuple)
+    # The checks of a site that fails as a whole, shown as this one row (worst first).
+    checks: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _root_of(state: NetworkState, site_id: str) -> str:
@@ -48,8 +51,9 @@ def problem_rows(state: NetworkState) -> list[ProblemRow]:
     """Rows for the problems view.
 
     Checks of sites that are UNREACHABLE are not listed one by one: the sites are folded into one row under
-    the first row of the site at fault. Rows are sorted by severity (CRITICAL, WARNING, UNKNOWN), then by
-    age, longest-standing first, so the root of an outage comes before what it caused.
+    the first row of the site at fault. A site whose every check fails (two or more, SOFT or HARD) is one row,
+    `checks` naming them, in the place of its worst check. Rows are sorted by severity (CRITICAL, WARNING,
+    UNKNOWN), then by age, longest-standing first, so the root of an outage comes before what it caused.
     """
     unreachable: dict[str, list[str]] = {}
     for sid, view in state.sites.items():
@@ -64,22 +68,30 @@ def problem_rows(state: NetworkState) -> list[ProblemRow]:
         and state.site_status(v.spec.site_id) not in (SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
     ]
     failing.sort(key=lambda v: (-_CHECK_SEVERITY[v.status or CheckStatus.OK], v.since or 0.0, v.spec.id))
+    whole = _sites_failing_whole(state, failing)
 
     rows: list[ProblemRow] = []
     folded_done: set[str] = set()
+    whole_done: set[str] = set()
     for check in failing:
         sid = check.spec.site_id
-        rows.append(
-            ProblemRow(
-                check.spec.id,
-                sid,
-                check.spec.id,
-                check.status or CheckStatus.UNKNOWN,
-                check.since,
-                check.reason,
-                check.hard,
+        if sid in whole:
+            if sid in whole_done:
+                continue  # folded into the site's row already
+            whole_done.add(sid)
+            rows.append(_site_row(check, whole[sid]))
+        else:
+            rows.append(
+                ProblemRow(
+                    check.spec.id,
+                    sid,
+                    check.spec.id,
+                    check.status or CheckStatus.UNKNOWN,
+                    check.since,
+                    check.reason,
+                    check.hard,
+                )
             )
-        )
         if sid in unreachable and sid not in folded_done:
             folded_done.add(sid)
             rows.append(_fold_row(state, sid, unreachable[sid]))
@@ -94,6 +106,33 @@ def problem_rows(state: NetworkState) -> list[ProblemRow]:
         rows.append(ProblemRow(f"site:{root}", root, "", status, since, reason))
         rows.append(_fold_row(state, root, children))
     return rows
+
+
+def _sites_failing_whole(state: NetworkState, failing: list[CheckView]) -> dict[str, list[CheckView]]:
+    """Sites of two checks or more whose every check has a result and fails, with those checks worst first."""
+    by_site: dict[str, list[CheckView]] = {}
+    for check in failing:
+        by_site.setdefault(check.spec.site_id, []).append(check)
+    return {
+        sid: checks
+        for sid, checks in by_site.items()
+        if len(checks) >= 2 and len(checks) == len(state.checks_of(sid))
+    }
+
+
+def _site_row(first: CheckView, checks: list[CheckView]) -> ProblemRow:
+    """One row for a site whose every check fails: the worst check's state and reason, the oldest failure's age."""
+    times = [c.since for c in checks if c.since is not None]
+    return ProblemRow(
+        f"checks:{first.spec.site_id}",
+        first.spec.site_id,
+        "",
+        first.status or CheckStatus.UNKNOWN,
+        min(times) if times else None,
+        first.reason,
+        all(c.hard for c in checks),
+        checks=tuple(c.spec.id for c in checks),
+    )
 
 
 def _fold_row(state: NetworkState, root: str, children: list[str]) -> ProblemRow:

@@ -185,4 +185,4 @@ class StaticSource:
         last = self._last.get(check_id)
         if last is None:
             return _done(Evidence(check_id, ""))
-        return _done(Evidence(check_id, "", last.status, last.reason, last.time, last.evidence))
+        return _done(Evidence(check_id, "", last.status, last.reason, last.time, last.evidence, value=last.value))

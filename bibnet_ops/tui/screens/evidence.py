@@ -16,8 +16,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 
-from bibnet_ops.engine import Evidence
-from bibnet_ops.model import CheckStatus
+from bibnet_ops.engine import Evidence, no_reply_reason
 from bibnet_ops.tui.fmt import age, clock_time
 from bibnet_ops.tui.i18n import check_state_name, tr
 from bibnet_ops.tui.screens.base import LiveScreen
@@ -36,10 +35,8 @@ def evidence_lines(evidence: Evidence, probe: str) -> str:
     if evidence.time is None:
         return tr("evidence.none", reason=tr("evidence.pending"))
     if not evidence.text:
-        # A failure's reason usually says why nothing came back (refused, timed out); an OK result's does not.
-        failed = evidence.status is not None and evidence.status != CheckStatus.OK and evidence.reason
-        why = evidence.reason if failed else tr("evidence.probe_keeps_none", probe=probe or "?")
-        return tr("evidence.none", reason=" ".join(why.split()))
+        why = no_reply_reason(evidence.status, evidence.reason, evidence.value)
+        return tr("evidence.none", reason=why or tr("evidence.probe_keeps_none", probe=probe or "?"))
     text = evidence.text.rstrip("\n")
     if evidence.cut:
         text += "\n" + tr("evidence.cut", n=evidence.cut)

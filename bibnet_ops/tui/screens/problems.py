@@ -98,11 +98,12 @@ class ProblemsScreen(LiveScreen):
 
     def _targets(self, row: ProblemRow) -> list[str]:
         """The problem keys a row acknowledges: its check (and its site when DOWN, whose alert covers it)."""
-        if row.folded or not row.check_id:
+        if row.folded or not (row.check_id or row.checks):
             return [f"site:{row.site_id}"]
+        checks = list(row.checks) or [row.check_id]
         if self.dash.state.site_status(row.site_id) == SiteStatus.DOWN:
-            return [row.check_id, f"site:{row.site_id}"]
-        return [row.check_id]
+            return [*checks, f"site:{row.site_id}"]
+        return checks
 
     def _ack_text(self, row: ProblemRow) -> str:
         return self.dash.ack_text(*self._targets(row), f"site:{row.site_id}")
@@ -132,6 +133,9 @@ class ProblemsScreen(LiveScreen):
         state = Text(f"{CHECK_GLYPH[row.status]} {check_state_name(row.status)}", self._styles(CHECK_STYLE[row.status]))
         if not row.hard:
             state.append(f" ({tr('state.soft')})", self._styles("dim"))
+        if row.checks:
+            return (state, row.site_id, tr("problems.site_checks", n=len(row.checks)), since,
+                    tr("problems.site_failing", reason=row.reason))
         check = row.check_id.split("/", 1)[1] if row.check_id else "—"
         return (state, row.site_id, check, since, row.reason)
 
@@ -166,6 +170,14 @@ class ProblemsScreen(LiveScreen):
         if row.folded:
             everyone = tr("problems.folded", site=row.site_id, sites=", ".join(row.folded))
             text = Text.assemble(state, f"  {check} · {since_at}\n", everyone)
+        elif row.checks:
+            text = Text.assemble(state, f"  {row.site_id}: {check} · {since_at}\n")
+            for i, cid in enumerate(row.checks):  # each check with its own state and reason, as far as lines go
+                view = self.dash.state.checks[cid]
+                status = view.status or row.status
+                text.append(f"{' · ' if i else ''}{cid.split('/', 1)[1]} ", self._styles("plain"))
+                text.append(f"{CHECK_GLYPH[status]} {check_state_name(status)}", self._styles(CHECK_STYLE[status]))
+                text.append(f"  {' '.join(view.reason.split()) or '—'}", self._styles("dim"))
         else:
             text = Text.assemble(state, f"  {row.site_id}/{check} · {since_at}\n", row.reason or "—")
         ack = self._ack_text(row)
