@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bibnet_ops.engine import CheckSeed, Engine, EngineSnapshot, Evidence, PollHealth, Reconfiguration
@@ -23,6 +24,7 @@ from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import CheckSpec
 
 if TYPE_CHECKING:
+    from bibnet_ops.national import NationalRuntime
     from bibnet_ops.store import StoreLike, StoreTarget
 
 __all__ = ["BufferGauge", "Collector", "CollectorStatus"]
@@ -69,7 +71,11 @@ class CollectorStatus:
 
 
 class Collector:
-    """Engine + history + alerting for one inventory; duck-compatible with the engine for runners.
+    """Engine + history + alerting for one inventory.
+
+    What it offers is listed here, nothing is forwarded implicitly: `subscribe`, `run`, `stop`, `close`
+    and `reload`; `check_ids`, `health()`, `snapshot()`, `status()`, `evidence()` to read; `poll_now()` and
+    `set_maintenance()` to steer the engine. `engine`, `writer` and `alerting` are its parts.
 
     Args:
         inventory: what to poll.
@@ -78,6 +84,8 @@ class Collector:
             (alerting then keeps no records either).
         alerts: attach alerting (rules from `[alerts]`; disabled rules still honour maintenance windows).
         first_spread: seconds over which the engine spreads its first polls (and a reload's added checks').
+        national: a regional collector of the national network: history goes through its outbox to the
+            central store (`store` is then ignored), alerting reads and records there too.
     """
 
     def __init__(
@@ -87,13 +95,26 @@ class Collector:
         store: StoreLike | bool | None = None,
         alerts: bool = True,
         first_spread: float = 60.0,
+        national: NationalRuntime | None = None,
     ) -> None:
         from bibnet_ops.store import Retention, StoreWriter, check_infos, resolve_store
 
         self.inventory = inventory
         self.engine = Engine(inventory, first_spread=first_spread)
         self.writer: Any = None
-        if store is not False:
+        self.national = national
+        self._buffer: BufferGauge | None = None
+        if national is not None:
+            self.writer = StoreWriter(
+                national.open_outbox,  # type: ignore[arg-type]  # the outbox is the writer's part of a HistoryStore
+                checks=check_infos(inventory.checks, _kinds(inventory)),
+                timezone=inventory.timezone,
+                on_commit=national.committed,
+            ).start()
+            self.writer.target = national.target  # what alerting and `store_path` name: the central store
+            self.engine.subscribe(self.writer.handle)
+            self._buffer = national
+        elif store is not False:
             given = None if store is None or store is True else store
             target = resolve_store(given, inventory.settings, inventory.root)
             self.writer = StoreWriter(
@@ -105,19 +126,23 @@ class Collector:
             self.engine.subscribe(self.writer.handle)
         self.alerting: Any = None
         self._closing: asyncio.Future[None] | None = None
-        self._buffer: BufferGauge | None = None
         self.reloads = 0
         self.reload_failures = 0
         self.last_reload: float | None = None
         if alerts:
             from bibnet_ops.alerts import build_alerting
 
-            self.alerting = build_alerting(inventory, self.writer.target if self.writer else None, self.engine)
+            records = self.writer.target if self.writer else None
+            if national is not None:
+                records = national.alert_records()
+            self.alerting = build_alerting(inventory, records, self.engine)
 
     @property
-    def store_path(self) -> StoreTarget | None:
-        """The history store written (prints redacted), or None without history."""
-        return self.writer.target if self.writer is not None else None
+    def store_path(self) -> Path | StoreTarget | None:
+        """The history store written: a SQLite file's Path, else its target (prints redacted); None without history."""
+        if self.writer is None:
+            return None
+        return self.writer.path or self.writer.target
 
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.engine.subscribe(callback)
@@ -197,14 +222,18 @@ class Collector:
             alerts_config = alerting_config(inventory)  # before anything changes: a failure changes nothing
         old_settings = self.inventory.settings.get("collector", {}) if isinstance(self.inventory.settings, dict) else {}
         new_settings = inventory.settings.get("collector", {}) if isinstance(inventory.settings, dict) else {}
+        polled_before = {c.split("/", 1)[0] for c in self.engine.check_ids}
         result = self.engine.reconfigure(inventory, checks, seed=seed)
+        polled_now = {c.split("/", 1)[0] for c in self.engine.check_ids}
+        # a site none of whose checks is polled here any more is forgotten by alerting like a removed one
+        unpolled = sorted(set(result.sites_removed) | (polled_before - polled_now))
         if self.writer is not None:
             wanted = set(result.added) | set(result.changed)
             specs = [c for c in (inventory.checks if checks is None else checks) if c.id in wanted]
             if specs:
                 self.writer.register_checks(check_infos(specs, _kinds(inventory)))
         if self.alerting is not None and alerts_config is not None:
-            self.alerting.reconfigure(alerts_config, inventory, result.removed, result.sites_removed)
+            self.alerting.reconfigure(alerts_config, inventory, result.removed, unpolled)
         self.inventory = inventory
         for key in _RESTART_KEYS:
             if old_settings.get(key) != new_settings.get(key):
@@ -219,13 +248,28 @@ class Collector:
 
     # Running.
 
+    async def join(self) -> None:
+        """A regional collector joins its lease group and polls the sites it holds (before `run`).
+
+        Raises:
+            CollectorIdInUse: another running collector has this collector id.
+        """
+        if self.national is not None:
+            await self.national.start(self.engine, self.writer)
+
     async def run(self) -> None:
         """Run until `stop()`; alerting is drained and history committed before returning."""
+        leases: asyncio.Task[None] | None = None
         try:
             if self.alerting is not None:
                 await self.alerting.start()
+            if self.national is not None:
+                leases = asyncio.create_task(self.national.run())
             await self.engine.run()
         finally:
+            if leases is not None:
+                leases.cancel()
+                await asyncio.gather(leases, return_exceptions=True)
             await self.close()
 
     async def close(self) -> None:
@@ -239,6 +283,11 @@ class Collector:
         await asyncio.shield(self._closing)
 
     async def _close(self) -> None:
+        if self.national is not None:
+            try:
+                await self.national.stop()  # hands the sites over before the history below is closed
+            except Exception:
+                log.exception("leaving the collector group")
         if self.alerting is not None:
             try:
                 await self.alerting.stop()
@@ -246,6 +295,8 @@ class Collector:
                 log.exception("alerting did not stop cleanly")
         if self.writer is not None:
             self.writer.close()
+        if self.national is not None:
+            self.national.close()
 
     def stop(self) -> None:
         self.engine.stop()
@@ -254,9 +305,15 @@ class Collector:
         """The raw reply the check's last result was judged on (see `Engine.evidence`)."""
         return self.engine.evidence(check_id)
 
-    def __getattr__(self, name: str) -> Any:
-        # poll_now(), set_maintenance() ... are the engine's
-        return getattr(self.engine, name)
+    # Steering the engine (thread-safe, as the engine's own methods).
+
+    def poll_now(self, pattern: str | None = None) -> int:
+        """Poll the checks matching `SITE[/DEVICE[/CHECK]]` now (all when empty); how many matched."""
+        return self.engine.poll_now(pattern)
+
+    def set_maintenance(self, site_id: str, on: bool) -> None:
+        """Mark a site as in maintenance (MAINTENANCE, its alerts silenced) or not (see `Engine.set_maintenance`)."""
+        self.engine.set_maintenance(site_id, on)
 
 
 def _kinds(inventory: Inventory) -> dict[str, str]:

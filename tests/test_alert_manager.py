@@ -320,3 +320,35 @@ async def test_flapping_open_alert_pauses_reminders_and_recovery(rig_factory: Ca
     sent = await rig.at(601)
     assert sent.count(("recovery", key)) == 2
     assert sent.count(("flapping_stopped", key)) == 1
+
+
+async def test_reconfigure_keeps_alerts_and_unchanged_receivers_and_drops_removed_sites(
+    rig_factory: Callable[..., Rig], webhook_sink: WebhookSink
+) -> None:
+    rig = rig_factory([{"receivers": ["chat"]}])
+    rig.check("lib-16/catalogue/http", CRIT)
+    rig.check("lib-a/catalogue/http", CRIT)
+    assert sorted(await rig.at(30)) == [("problem", "lib-16/catalogue/http"), ("problem", "lib-a/catalogue/http")]
+    gone = next(a.id for a in rig.log.alerts() if a.key == "lib-a/catalogue/http")
+    chat, boss = rig.dispatcher.receivers["chat"], rig.dispatcher.receivers["boss"]
+
+    receivers = {"chat": {"kind": "webhook", "url": webhook_sink.url, "backoff": 0.05, "retries": 2},
+                 "boss": {"kind": "webhook", "url": webhook_sink.url, "backoff": 0.05, "retries": 3}}
+    config = parse_alerts({"settle": 5, "settle_max": 60, "receivers": receivers,
+                           "rules": [{"receivers": ["chat"]}, {"receivers": ["boss"], "site": ["lib-16"]}]})
+    smaller = inventory()
+    del smaller.sites["lib-a"]
+    closed = rig.manager.reconfigure(config, smaller, ["lib-a/catalogue/http"], ["lib-a"])
+    assert closed == [gone]
+    assert rig.dispatcher.receivers["chat"] is chat  # unchanged: kept, with its connections
+    assert rig.dispatcher.receivers["boss"] is not boss  # changed: rebuilt, the old one closed
+
+    # the kept alert is still followed: the new rule tells boss now, and the recovery goes to both
+    assert await rig.at(40) == [("problem", "lib-16/catalogue/http"), ("problem", "lib-a/catalogue/http"),
+                                ("problem", "lib-16/catalogue/http")]
+    rig.now = T0 + 50
+    rig.check("lib-16/catalogue/http", OK, CRIT)
+    kinds = await rig.at(60)
+    assert kinds[3:] == [("recovery", "lib-16/catalogue/http")] * 2  # nothing about the removed site
+    assert rig.log.alerts(open_only=True) == []
+    assert await rig.dispatcher.drain(5)

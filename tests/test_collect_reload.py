@@ -252,3 +252,47 @@ async def test_reload_without_a_running_collector_says_so(tmp_path: Path, webhoo
         code, _, stderr = await bibnet("reload", "--config", str(net.root))
         assert code == 1
         assert "no running collector" in stderr
+        code, _, stderr = await bibnet("reload", "--config", str(net.root), "--pid", str(os.getpid()))
+        assert code == 1  # this test process is no collector: it gets no SIGHUP
+        assert "is not a running bibnet-ops collector" in stderr
+
+
+async def test_removing_a_down_site_closes_its_alert_without_a_recovery(tmp_path: Path,
+                                                                        webhook_sink: WebhookSink) -> None:
+    async with lab(tmp_path, webhook_sink) as net:
+        for site in ("alger", "oran"):
+            await net.add(site)
+        db = tmp_path / "history.db"
+        pid_file = tmp_path / "run" / "collect.pid"
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bibnet_ops", "collect", "--config", str(net.root), "--store", str(db),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        out, err = Lines(proc.stdout), Lines(proc.stderr)
+        try:
+            await until(pid_file.exists)
+            net.devices["oran"].mode = "fail"
+            await out.wait_for("SITE oran  UP -> DOWN")
+            await until(lambda: ("problem", "site:oran") in _oran_posts(webhook_sink))
+            (net.root / "sites" / "oran.toml").unlink()
+            os.kill(proc.pid, signal.SIGHUP)  # the signal itself, as `kill -HUP` sends it
+            await until(lambda: any("reloaded" in line and "1 site removed" in line for line in err.lines))
+            hits = net.devices["oran"].hits
+            await asyncio.sleep(1.5)
+            assert net.devices["oran"].hits <= hits + 1
+            assert _oran_posts(webhook_sink) == [("problem", "site:oran")], "a removal is not a recovery"
+            await until(lambda: any("closed without notification" in line and "site:oran" in line
+                                    for line in err.lines))
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 10)
+            await asyncio.gather(out.task, err.task)
+        assert proc.returncode == 0
+        from bibnet_ops.alerts import AlertLog
+
+        alert_log = AlertLog(db, readonly=True)
+        try:
+            records = [a for a in alert_log.alerts() if a.key == "site:oran"]
+        finally:
+            alert_log.close()
+        assert len(records) == 1 and records[0].closed_at is not None

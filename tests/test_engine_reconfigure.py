@@ -165,3 +165,20 @@ async def test_seeded_soft_episode_keeps_its_attempt_count() -> None:
         finally:
             engine.stop()
             await task
+
+
+async def test_a_site_left_without_checks_is_forgotten_quietly() -> None:
+    async with network(LAYOUT) as net, running(net) as (engine, rec):
+        net.set("fail", "lib-b")
+        await rec.wait_for(lambda r: engine.site_state("lib-b").status == SiteStatus.DOWN)
+        mark = len(rec.events)
+        inv = net.inventory  # lib-b stays in the inventory, but its checks go (another collector's share)
+        engine.reconfigure(inv, [c for c in inv.checks if c.site_id != "lib-b"])
+        await asyncio.sleep(0.5)
+        assert engine.site_state("lib-b").status is None
+        assert not [e for e in rec.events[mark:] if isinstance(e, SiteStatusChange | StateChange)]
+        # handed back later with its last state: it continues, still without an event
+        engine.reconfigure(inv, seed={"lib-b/web/http": CheckSeed(CRIT, since=5.0)})
+        assert engine.site_state("lib-b").status == SiteStatus.DOWN
+        await asyncio.sleep(0.5)
+        assert not [e for e in rec.events[mark:] if isinstance(e, SiteStatusChange | StateChange)]

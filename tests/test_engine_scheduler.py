@@ -14,7 +14,7 @@ import pytest
 from test_engine_support import Recorder, network
 
 from bibnet_ops import probes
-from bibnet_ops.engine import Engine, guarded_probe, poll_once
+from bibnet_ops.engine import Engine, _scheduler, guarded_probe, poll_once
 from bibnet_ops.engine._scheduler import _PHASE_RANGE, Scheduler
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
 
@@ -266,6 +266,43 @@ async def test_polls_after_the_first_spread_over_the_whole_interval(monkeypatch:
     assert len(later) == 40, starts
     buckets = Counter(int(t / 0.2) for t in later)  # four quarters of the interval
     assert len(buckets) == 4 and max(buckets.values()) <= 20, sorted(later)
+
+
+async def test_first_polls_take_the_time_their_number_needs_also_for_checks_added_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A start (or a takeover) spreads its first polls over count / FIRST_POLLS_PER_SECOND, not a fixed minute."""
+    monkeypatch.setattr(_scheduler, "FIRST_POLLS_PER_SECOND", 100.0)
+    monkeypatch.setattr(_scheduler, "MIN_FIRST_WINDOW", 0.2)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    firsts: dict[str, float] = {}
+
+    async def clock(check: CheckSpec) -> Sample:
+        firsts.setdefault(check.id, loop.time() - t0)
+        return Sample(check.id, CheckStatus.OK)
+
+    monkeypatch.setitem(probes._cache, "clock", clock)
+    start = [_timed(f"lib-{i}", "scanner", "uptime", 600) for i in range(120)]
+    later = [_timed(f"new-{i}", "scanner", "uptime", 600) for i in range(40)]
+    scheduler = Scheduler(start, lambda c, s: c.interval, first_spread=60, rng=random.Random(3))
+    task = asyncio.create_task(scheduler.run())
+    try:
+        await asyncio.sleep(1.5)
+        added_at = loop.time() - t0
+        scheduler.add(later)
+        await asyncio.sleep(0.7)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    started = [firsts[c.id] for c in start]
+    added = [firsts[c.id] - added_at for c in later if c.id in firsts]
+    # 120 checks at 100 a second: all within 1.2 s (not 60 s), and spread over it rather than bunched
+    assert len(started) == 120 and max(started) < 1.3, sorted(started)
+    assert max(started) - min(started) > 0.9, sorted(started)
+    # 40 checks taken over at once: all within 0.4 s of the takeover
+    assert len(added) == 40 and max(added) < 0.5, sorted(added)
 
 
 async def test_a_devices_checks_start_together_even_when_slots_are_scarce(monkeypatch: pytest.MonkeyPatch) -> None:

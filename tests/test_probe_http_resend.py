@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
 from bibnet_ops.model import CheckSpec, CheckStatus
 from bibnet_ops.probes._httpclient import close_clients
@@ -44,6 +47,7 @@ class RacyServer:
     partial_on_reuse: bool = False
     close_unanswered: bool = False
     hang_after: int | None = None
+    ssl_context: ssl.SSLContext | None = None
     requests: list[tuple[int, str]] = field(default_factory=list)  # (connection number, target) as read
     answered: int = 0
     connections: int = 0
@@ -53,10 +57,11 @@ class RacyServer:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
 
     async def __aenter__(self) -> RacyServer:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.ssl_context)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -100,7 +105,7 @@ class RacyServer:
                 idle_since = time.monotonic()
                 if self.close_after_reply:
                     return
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, asyncio.CancelledError):
             pass
         finally:
             self._tasks.discard(task)
@@ -165,17 +170,16 @@ async def test_polls_around_the_servers_idle_timeout_all_succeed() -> None:
 
 
 async def test_apache_default_five_second_keepalive() -> None:
-    """Apache's default KeepAliveTimeout (5 s) and checks of the same site falling right around that age."""
+    """Apache's default KeepAliveTimeout (5 s): the pool drops an idle connection after 4 s, before it races."""
     async with RacyServer(idle_close=5.0, stale_after=4.95) as srv:
         spec = check(srv.url, timeout=10.0)
         first = await probe(spec)
-        await asyncio.sleep(4.97)  # inside the window where the request crosses the server's close
+        await asyncio.sleep(3.5)  # still kept: reused
         second = await probe(spec)
-        await asyncio.sleep(5.2)  # past the timeout: the server closed first, the pool notices
+        await asyncio.sleep(4.97)  # the server's timer is about to fire: we closed the connection first
         third = await probe(spec)
-        assert [first.status, second.status, third.status] == [CheckStatus.OK] * 3, second.reason
-        assert srv.answered == 3
-        assert len(srv.requests) == 4  # only the second poll was sent twice
+        assert [first.status, second.status, third.status] == [CheckStatus.OK] * 3, third.reason
+        assert srv.per_connection() == {1: 2, 2: 1}  # nothing needed resending
 
 
 async def test_partial_reply_on_a_reused_connection_is_not_resent() -> None:
@@ -229,3 +233,27 @@ async def test_resend_stays_within_the_check_deadline() -> None:
         assert second.reason == f"no answer within 1.0 s from {srv.url.removeprefix('http://')}"
         assert 0.9 < elapsed < 1.5, elapsed
         assert srv.per_connection() == {1: 2, 2: 1}
+
+
+async def test_resend_over_tls_verifies_the_new_connection(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    async with RacyServer(stale_after=0.0, ssl_context=context) as srv:
+        spec = check(srv.url, ca_file=str(ca_file))
+        samples = [await probe(spec) for _ in range(2)]
+        assert [s.status for s in samples] == [CheckStatus.OK] * 2, [s.reason for s in samples]
+        assert srv.per_connection() == {1: 2, 2: 1}  # resent over a new TLS connection
+    await close_clients()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    async with RacyServer(stale_after=0.0, ssl_context=context) as srv:
+        spec = check(srv.url, ca_file=str(ca_file))
+        assert (await probe(spec)).status is CheckStatus.OK  # connection 1, trusted, kept alive
+        trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+        second = await probe(spec)  # connection 1 is stale; the resend meets the untrusted certificate
+        assert second.status is CheckStatus.CRITICAL
+        assert second.reason.startswith(f"TLS certificate rejected by {srv.url.removeprefix('https://')}")
+        assert srv.per_connection() == {1: 2}  # the resend never got as far as sending the request

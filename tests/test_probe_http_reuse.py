@@ -231,6 +231,6 @@ async def test_tls_expiry_read_on_a_reused_connection(ca: trustme.CA, tmp_path: 
         spec = dataclasses.replace(check(srv.url, tls_expiry=True, ca_file=str(ca_file)), thresholds=limits)
         samples = [await probe(spec) for _ in range(3)]
         assert [s.status for s in samples] == [CheckStatus.WARNING] * 3, samples[0].reason
-        assert all(s.reason == "TLS certificate expires in 12 days" for s in samples)
+        assert all(s.reason == "TLS certificate expires in 12 days (warning below 30 days)" for s in samples)
         assert srv.connections == 1
     await close_clients()

@@ -102,7 +102,7 @@ async def test_get_numeric_value_against_thresholds(agent: SnmpAgent) -> None:
     agent.set(oid, "gauge", 80)
     th = Thresholds(warning=70, critical=90)
     warn = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
-    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (above warning 70)")
+    assert (warn.status, warn.value, warn.reason) == (CheckStatus.WARNING, 80.0, "80 (warning above 70)")
     agent.set(oid, "gauge", 95)
     crit = await snmp.probe(spec(agent.address, oid=oid, thresholds=th))
     assert crit.status is CheckStatus.CRITICAL
@@ -257,7 +257,7 @@ async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> Non
     snmp.forget_baselines(check.id)
     _, two, _ = await _two_polls(agent, check, 500, 500)
     assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
-    assert two.reason == "0 pages/h (below critical 0.50)"
+    assert two.reason == "0 pages/h (critical below 0.500 pages/h)"
 
 
 async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:
@@ -415,10 +415,10 @@ async def test_concurrent_probes_share_one_engine(agent: SnmpAgent) -> None:
 
 
 def test_format_uptime() -> None:
-    assert snmp.format_uptime(3 * 86400 + 4 * 3600 + 59) == "up 3 d 4 h"
+    assert snmp.format_uptime(3 * 86400 + 4 * 3600 + 59) == "up 3 days"
     assert snmp.format_uptime(2 * 3600 + 5 * 60) == "up 2 h 5 min"
-    assert snmp.format_uptime(61) == "up 1 min"
-    assert snmp.format_uptime(40.7) == "up 40 s"
+    assert snmp.format_uptime(20 * 60 + 10) == "up 20 min"
+    assert snmp.format_uptime(40.7) == "up 41 s"
 
 
 def test_rate_step_rules() -> None:
@@ -553,7 +553,7 @@ async def test_cached_walk_is_refreshed_after_max_age_and_reboot(monkeypatch: py
         await snmp.probe(check)
         assert walks.take() == 2
         monkeypatch.setattr(snmp, "INDEX_MAX_AGE", 300.0)
-        await asyncio.sleep(0.1)  # let sysUpTime tick before the reboot
+        await asyncio.sleep(1.0)  # sysUpTime well past what the restarted agent shows when next polled, even under load
         await snmp.probe(check)
         assert walks.take() == 0
         device.restart()  # sysUpTime goes back: interfaces may have been renumbered
@@ -644,7 +644,8 @@ async def test_walk_of_many_requests_stays_within_the_check_timeout(agent: SnmpA
     relay, address = await _open_relay(agent, delay=0.3)
     try:
         await snmp.probe(spec(agent.address, oid=snmp.SYS_UPTIME))  # opens this loop's SNMP engine
-        # 80 rows at 25 per GETBULK take 4 round trips of at least 0.3 s; the check allows 1 s in all
+        # 80 rows at 10 per first GETBULK (the column's size is unknown) take 8 round trips of at least 0.3 s;
+        # the check allows 1 s in all
         check = spec(address, timeout=1.0, mode="walk", oid=f"{TEST_ENTERPRISE}.5.1")
         started = time.monotonic()
         sample = await snmp.probe(check)
@@ -655,11 +656,13 @@ async def test_walk_of_many_requests_stays_within_the_check_timeout(agent: SnmpA
             agent.unset(f"{TEST_ENTERPRISE}.5.1.{index}")
     assert 0.95 < elapsed < 1.2
     assert sample.status is CheckStatus.CRITICAL
-    assert re.fullmatch(
+    found = re.fullmatch(
         rf"walk of {TEST_ENTERPRISE}.5.1 on {address} not finished within 1.0 s "
-        r"\((25|50|75) rows read; agent slow or table large\?\)",
+        r"\((\d+) rows read; agent slow or table large\?\)",
         sample.reason,
-    ), sample.reason
+    )
+    assert found, sample.reason
+    assert int(found.group(1)) in (10, 20, 30), sample.reason
 
 
 async def test_reply_after_the_timeout_is_told_apart_from_a_silent_agent(agent: SnmpAgent) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 import time
@@ -172,17 +173,18 @@ async def test_slow_devices_time_out(net: Network) -> None:
 async def test_garbage_replies_are_named_as_such(net: Network) -> None:
     samples = await _faulted(net, "garbage")
     for site in FAULTED:
-        assert samples[f"{site}/catalogue/opac"].reason == "body lacks 'Koha'"
+        opac = samples[f"{site}/catalogue/opac"].reason
+        assert opac == "GET /cgi-bin/koha/opac-main.pl: body lacks a catalogue search form"
         assert samples[f"{site}/catalogue/api"].reason.startswith("reply is not valid JSON")
         assert samples[f"{site}/oai/identify"].reason.startswith("malformed XML in OAI-PMH reply")
         assert samples[f"{site}/oai/sync-lag"].reason.startswith("malformed XML in OAI-PMH reply")
-    assert samples["bna/catalogue/sru"].reason == "body lacks 'explainResponse'"
+    assert samples["bna/catalogue/sru"].reason == "GET /biblios: body lacks 'explainResponse'"
     # the certificate is still good: a garbling server does not make the TLS check fail
     assert samples["bna/catalogue/tls"].status is CheckStatus.OK
     for ident, sample in _by_probe(samples, net, "snmp").items():
         assert sample.status is CheckStatus.CRITICAL, sample
         assert sample.reason.startswith("no valid SNMP answer from 127.0.0.1:"), (ident, sample)
-        assert sample.reason.endswith(" unreadable replies)"), (ident, sample)
+        assert re.search(r"\(\d+ unreadable repl(y|ies)\)$", sample.reason), (ident, sample)
     others = {k: s for k, s in samples.items() if k != "bna/catalogue/tls"}
     assert all(s.status is CheckStatus.CRITICAL for s in others.values()), shown(others)
 
@@ -192,12 +194,13 @@ async def test_stalled_sync_lag_crosses_thresholds(net: Network, days: int, stat
     for site in FAULTED:
         net.sim.set_fault(site, "sync_stalled", lag=days * 86400)
     samples = await probe_all(net.check(f"{site}/oai/sync-lag") for site in FAULTED)
-    level = "warning 259200" if status is CheckStatus.WARNING else "critical 1209600"
+    level = "warning above 3 days" if status is CheckStatus.WARNING else "critical above 14 days"
     for sample in samples.values():
         assert sample.status is status, sample
+        # the newest visible record is the last one catalogued before the stall (old records are sparse)
         assert days * 86400 <= (sample.value or 0) < (days + 7) * 86400, sample
-        assert sample.reason.startswith("newest record changed ") and " days ago (" in sample.reason, sample
-        assert sample.reason.endswith(f"above {level} s"), sample
+        assert sample.reason.startswith("newest record changed ") and " days ago at " in sample.reason, sample
+        assert sample.reason.endswith(f"({level})"), sample
 
 
 async def test_counter_wrap_and_reboot_keep_pages_per_hour_sane(net: Network) -> None:
@@ -227,7 +230,7 @@ async def test_counter_wrap_and_reboot_keep_pages_per_hour_sane(net: Network) ->
         net.sim.set_fault(site, "reboot", device="scanner-1", downtime=0)
     net.advance(60)
     uptimes = await probe_all(net.check(f"{site}/scanner-1/uptime") for site in FAULTED)
-    assert all(s.reason == "up 1 min" for s in uptimes.values()), shown(uptimes)
+    assert all(s.reason == "up 60 s" for s in uptimes.values()), shown(uptimes)
     assert all(s.reason == REBOOTED and s.value is None for s in await poll())
     net.advance(3600)
     assert all(s.value is not None and 100 <= s.value <= 400 for s in await poll())

@@ -12,14 +12,15 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from bibnet_ops.alerts._model import Notification
-from bibnet_ops.alerts._receivers import DeliveryError, Receiver
+from bibnet_ops.alerts._receivers import DeliveryError, Receiver, make_receiver
 from bibnet_ops.alerts._store import AlertLog
+from bibnet_ops.inventory import ReceiverConfig
 
 __all__ = ["DeliveryStats", "Dispatcher"]
 
@@ -149,6 +150,41 @@ class Dispatcher:
         )
         if delivery_id:
             await self._in_db("finish_delivery", delivery_id, "failed", attempts, self.clock(), error)
+
+    def background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` on the loop beside the deliveries (`drain` and `aclose` wait for it too)."""
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no loop: nothing is running to close or record
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def replace_receivers(self, wanted: Mapping[str, ReceiverConfig]) -> None:
+        """Take a new set of receivers; those whose configuration is unchanged are kept (connections too).
+
+        Deliveries in flight keep the receiver they started with; a retired receiver is closed once they end.
+        """
+        old = dict(self.receivers)
+        new: dict[str, Receiver] = {}
+        for name, rc in wanted.items():
+            kept = old.get(name)
+            new[name] = kept if kept is not None and kept.config == rc else make_receiver(rc)
+        retired = [r for name, r in old.items() if new.get(name) is not r]
+        self.receivers = new
+        if retired:
+            self.background(self._retire(retired))
+
+    async def _retire(self, receivers: list[Receiver]) -> None:
+        others = [t for t in self._tasks if t is not asyncio.current_task()]
+        if others:
+            await asyncio.wait(others, timeout=60.0)
+        for receiver in receivers:
+            try:
+                await receiver.aclose()
+            except Exception as exc:  # a receiver that cannot close cleanly is only logged
+                log.debug("closing receiver %s: %s", receiver.name, exc)
 
     async def drain(self, timeout: float | None = None) -> bool:
         """Wait until every queued delivery has finished (True), or `timeout` seconds passed (False)."""

@@ -1,7 +1,9 @@
 """The alert manager: turns the engine's events into notifications, one per root cause, at the right time.
 
-`handle(event)` is the engine subscriber: it only updates in-memory state and returns. A periodic tick
-decides what to send: a problem opens an alert once it has been HARD for the rule's `after` (and for the
+It works with three collaborators, each keeping its own state: a `ProblemTracker` (the engine subscriber:
+what is failing now and what covers it), an `AckBook` (the acks holding now) and a `Dispatcher` (the
+receivers and the deliveries in flight). The manager itself keeps the alerts it has opened and decides, at
+each tick, what to send: a problem opens an alert once it has been HARD for the rule's `after` (and for the
 `settle` delay, so root causes and re-checks are known), is re-notified and escalated while nobody has
 acknowledged it, and ends with a recovery to everyone who was told. Checks of a site that is DOWN,
 UNREACHABLE or in maintenance stay quiet; so does a site behind a down parent (the parent's alert lists it).
@@ -15,29 +17,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bibnet_ops.alerts._ack_api import AckMixin
+from bibnet_ops.alerts._ackbook import AckBook
 from bibnet_ops.alerts._dispatch import Dispatcher
-from bibnet_ops.alerts._model import Ack, NotificationKind
-from bibnet_ops.alerts._notes import NoteMixin
-from bibnet_ops.alerts._reload import ReloadMixin
+from bibnet_ops.alerts._model import Ack, Notification, NotificationKind
+from bibnet_ops.alerts._notes import notification
+from bibnet_ops.alerts._policy import AccessPolicy
+from bibnet_ops.alerts._problems import ProblemTracker
 from bibnet_ops.alerts._state import OpenAlert, Problem, Route
 from bibnet_ops.alerts._store import AlertLog
-from bibnet_ops.events import FlappingChange, Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import AlertsConfig, Inventory, Rule
-from bibnet_ops.model import CheckStatus, SiteStatus
+from bibnet_ops.model import SiteStatus
 
 __all__ = ["AlertManager", "OpenAlert", "Problem"]
 
 log = logging.getLogger("bibnet_ops.alerts")
 
-_COVERING = (SiteStatus.DOWN, SiteStatus.UNREACHABLE, SiteStatus.MAINTENANCE)
 
-
-class AlertManager(NoteMixin, AckMixin, ReloadMixin):
+class AlertManager:
     """Subscribe `manager.handle` to the engine, then `await manager.start()`; `await manager.stop()` at exit.
 
     Args:
@@ -74,139 +74,85 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
         self.inventory = inventory
         self.dispatcher = dispatcher
         self.alert_log = alert_log
-        self.in_maintenance = in_maintenance or (lambda _site, _t: False)
         self.clock = clock
         self.tick = tick
         self.ack_refresh = ack_refresh
         self.startup_grace = startup_grace
-        self.site_status: dict[str, SiteStatus] = {}
-        self.problems: dict[str, Problem] = {}
-        self.alerts: dict[str, OpenAlert] = {}
-        self.acks: dict[str, Ack] = {}
-        self._behind: dict[str, set[str]] = {}
-        self._left_cover: dict[str, float] = {}
-        self._retrying: dict[str, set[str]] = {}
-        self._failing: dict[str, set[str]] = {}
-        self._last_sample: dict[str, float] = {}
-        self._site_checks: dict[str, set[str]] = {}
-        self._to_confirm: set[str] = set()
-        self.flapping: dict[str, float] = {}
-        self._flap_news: list[tuple[str, bool]] = []
         self.poll_now = poll_now
+        self.alerts: dict[str, OpenAlert] = {}
+        self.tracker = ProblemTracker(
+            inventory, in_maintenance or (lambda _site, _t: False), lambda key: key in self.alerts
+        )
+        self.book = AckBook(alert_log, clock)
         self._next_id = 1
         self._acks_read = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self._db = db or dispatcher._db
         self._hooks: list[Callable[[float], Any]] = []
+        self._followers: list[Callable[[Inventory], None]] = []
 
-    # ------------------------------------------------------------------ events (synchronous, never block)
+    # ------------------------------------------------------------------ what others ask of it
     def handle(self, event: object) -> None:
         """Engine subscriber: record a state change; decisions wait for the next tick."""
-        if isinstance(event, Sample):
-            self._last_sample[event.check_id] = event.time
-            site_id = event.check_id.partition("/")[0]
-            if event.check_id not in self._site_checks.get(site_id, ()):
-                self._site_checks.setdefault(site_id, set()).add(event.check_id)
-        elif isinstance(event, StateChange):
-            self._on_check(event)
-        elif isinstance(event, SiteStatusChange):
-            self._on_site(event)
-        elif isinstance(event, FlappingChange):
-            if event.flapping:
-                self.flapping[event.check_id] = event.time
-            else:
-                self.flapping.pop(event.check_id, None)
-            self._flap_news.append((event.check_id, event.flapping))
+        self.tracker.handle(event)
 
-    def _on_check(self, ev: StateChange) -> None:
-        key = ev.check_id
-        retrying = self._retrying.setdefault(ev.site_id, set())
-        failing = self._failing.setdefault(ev.site_id, set())
-        if ev.new != CheckStatus.OK:
-            failing.add(key)
-        else:
-            failing.discard(key)
-        if ev.new != CheckStatus.OK and not ev.hard:
-            retrying.add(key)
-        else:
-            retrying.discard(key)
-        if ev.new == CheckStatus.OK:
-            self.problems.pop(key, None)
-            return
-        if not ev.hard:
-            return
-        current = self.problems.get(key)
-        if current is None:
-            self.problems[key] = Problem(key, ev.site_id, ev.check_id, str(ev.new), ev.time, ev.reason)
-            self._to_confirm.add(ev.site_id)
-        else:
-            current.state, current.reason = str(ev.new), ev.reason or current.reason
+    @property
+    def acks(self) -> dict[str, Ack]:
+        """The acks known now, by problem key (some may have expired: see `Ack.active`)."""
+        return self.book.acks
 
-    def _on_site(self, ev: SiteStatusChange) -> None:
-        sid, new = ev.site_id, SiteStatus(ev.new)
-        old = self.site_status.get(sid, SiteStatus(ev.old))
-        self.site_status[sid] = new
-        if old in _COVERING and new not in _COVERING:
-            self._left_cover[sid] = ev.time
-        for group in self._behind.values():
-            if new != SiteStatus.UNREACHABLE:
-                group.discard(sid)
-        if new == SiteStatus.UNREACHABLE:
-            root = ev.root_cause or (self.inventory.sites[sid].parent if sid in self.inventory.sites else None)
-            if root:
-                self._behind.setdefault(root, set()).add(sid)
-                if root_problem := self.problems.get(f"site:{root}"):
-                    root_problem.affected.add(sid)
-            if f"site:{sid}" not in self.alerts:
-                self.problems.pop(f"site:{sid}", None)
-            return
-        if new == SiteStatus.MAINTENANCE:
-            return  # what the site really is shows again when maintenance ends
-        key = f"site:{sid}"
-        if new in (SiteStatus.DOWN, SiteStatus.DEGRADED):
-            affected = set(ev.affected) | self._behind.get(sid, set())
-            current = self.problems.get(key)
-            if current is None:
-                self.problems[key] = Problem(key, sid, None, str(new), ev.time, ev.reason, affected)
-            else:
-                current.state, current.reason = str(new), ev.reason or current.reason
-                current.affected |= affected
-        else:
-            self.problems.pop(key, None)
+    @property
+    def flapping(self) -> dict[str, float]:
+        """Checks flapping now, with when they started to."""
+        return self.tracker.flapping
 
-    # ------------------------------------------------------------------ helpers
-    def _ancestors(self, site_id: str) -> list[str]:
-        out: list[str] = []
-        site = self.inventory.sites.get(site_id)
-        while site is not None and site.parent and site.parent not in out:
-            out.append(site.parent)
-            site = self.inventory.sites.get(site.parent)
-        return out
+    def acknowledge(
+        self,
+        targets: Iterable[str],
+        comment: str,
+        *,
+        author: str | None = None,
+        sticky: bool = False,
+        expires_at: float | None = None,
+        policy: AccessPolicy | None = None,
+    ) -> list[Ack]:
+        """Acknowledge problems now (batch); stops their reminders and escalation at once.
 
-    def _quiet_since(self, site_id: str) -> float:
-        """When the site and all its ancestors last stopped being DOWN/UNREACHABLE/in maintenance."""
-        return max(
-            (self._left_cover.get(s, float("-inf")) for s in [site_id, *self._ancestors(site_id)]),
-            default=float("-inf"),
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        return self.book.acknowledge(
+            targets, comment, author=author, sticky=sticky, expires_at=expires_at, policy=policy
         )
 
-    def _covered(self, p: Problem, now: float) -> str | None:
-        """Why a problem must stay quiet now (None: it may notify)."""
-        if self.site_status.get(p.site_id) == SiteStatus.MAINTENANCE or self.in_maintenance(p.site_id, now):
-            return "maintenance"
-        if p.check_id is not None and self.site_status.get(p.site_id) in (SiteStatus.DOWN, SiteStatus.UNREACHABLE):
-            return "site"
-        if p.check_id is None and self.site_status.get(p.site_id) == SiteStatus.UNREACHABLE:
-            return "parent"
-        for anc in self._ancestors(p.site_id):
-            parent_problem = self.problems.get(f"site:{anc}")
-            if self.site_status.get(anc) in (SiteStatus.DOWN, SiteStatus.UNREACHABLE) or (
-                parent_problem is not None and parent_problem.state == SiteStatus.DOWN
-            ):
-                if p.check_id is None:
-                    self._behind.setdefault(anc, set()).add(p.site_id)
-                return "parent"
-        return None
+    def unacknowledge(
+        self, targets: Iterable[str], *, who: str | None = None, policy: AccessPolicy | None = None
+    ) -> list[Ack]:
+        """Remove acks (reminders and escalation resume).
+
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        return self.book.unacknowledge(targets, who=who, policy=policy)
+
+    def ack_for(self, key: str) -> Ack | None:
+        """The ack holding for a problem key now, if any (for showing beside the problem)."""
+        return self.book.holding(key, self.clock())
+
+    # ------------------------------------------------------------------ helpers
+    def _note(
+        self, kind: NotificationKind, alert: OpenAlert, now: float, level: int = 0, still_down: Iterable[str] = ()
+    ) -> Notification:
+        return notification(
+            kind,
+            alert,
+            now,
+            inventory=self.inventory,
+            subject_prefix=self.config.subject_prefix,
+            ack=self.book.holding(alert.key, now),
+            level=level,
+            still_down=still_down,
+        )
 
     def _rules_for(self, p: Problem | OpenAlert) -> list[tuple[int, Rule]]:
         site = self.inventory.sites.get(p.site_id)
@@ -236,10 +182,11 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
             self._acks_read = now
             acks = await self._db_call("active_acks", now)
             if acks is not None:
-                self.acks = acks
-        if self.poll_now is not None and self._to_confirm:
-            sites, self._to_confirm = self._to_confirm, set()
-            for site in {a for s in sites for a in (s, *self._ancestors(s))}:
+                self.book.replace(acks)
+        tracker = self.tracker
+        if self.poll_now is not None:
+            sites = tracker.take_to_confirm()
+            for site in {a for s in sites for a in (s, *tracker.ancestors(s))}:
                 try:
                     self.poll_now(site)
                 except Exception as exc:  # a site the engine does not poll is simply not re-checked
@@ -249,39 +196,24 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
             if asyncio.iscoroutine(result):
                 await result
         await self._tell_flapping(now)
-        for key, problem in list(self.problems.items()):
+        for key, problem in list(tracker.problems.items()):
             if key not in self.alerts:
                 await self._maybe_open(problem, now)
         for key, alert in list(self.alerts.items()):
-            ongoing = self.problems.get(key)
+            ongoing = tracker.problems.get(key)
             if ongoing is None:
                 await self._maybe_recover(alert, now)
             else:
                 await self._follow_up(alert, ongoing, now)
 
-    def _suspect(self, p: Problem, now: float) -> bool:
-        """A check problem waits while its site or a site above it fails as a whole (every check failing: the
-        engine is about to call it DOWN), and until their other checks have answered since it began.
-
-        They may be about to make the site (or its parent) DOWN, whose alert would then cover this one;
-        the wait is bounded by `settle_max` so that one flapping or slow check cannot hold everything back.
-        """
-        if p.check_id is None or now - p.since >= self.config.settle_max:
-            return False
-        for site in (p.site_id, *self._ancestors(p.site_id)):
-            retrying = self._retrying.get(site, set())
-            polled = self._site_checks.get(site, set())
-            if polled and polled <= self._failing.get(site, set()):
-                return True
-            for check in polled:
-                if check != p.key and (check in retrying or self._last_sample.get(check, 0.0) < p.since):
-                    return True
-        return False
+    def _quiet(self, key: str, p: Problem, now: float) -> bool:
+        """Nothing is sent about a flapping, covered or acknowledged problem."""
+        return key in self.tracker.flapping or bool(self.tracker.covered(p, now)) or bool(self.book.holding(key, now))
 
     def _due_routes(self, p: Problem, alert: OpenAlert | None, now: float) -> list[tuple[int, Rule]]:
-        if alert is None and self._suspect(p, now):
+        if alert is None and self.tracker.suspect(p, now, self.config.settle_max):
             return []
-        ready = max(p.since, self._quiet_since(p.site_id))
+        ready = max(p.since, self.tracker.quiet_since(p.site_id))
         return [
             (i, r)
             for i, r in self._rules_for(p)
@@ -292,24 +224,23 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
 
     async def _tell_flapping(self, now: float) -> None:
         """Tell the receivers of an open alert once when its check starts, and once when it stops, flapping."""
-        news, self._flap_news = self._flap_news, []
-        for key, started in news:
+        for key, started in self.tracker.take_flap_news():
             alert = self.alerts.get(key)
             if alert is None or not alert.told:
                 continue
             if started:
                 log.info("alert %s: %s is flapping; notifications paused", alert.id, key)
                 self.dispatcher.submit(self._note(NotificationKind.FLAPPING, alert, now), alert.told)
-            elif key in self.problems:  # still failing; if it recovered, the recovery says so
+            elif key in self.tracker.problems:  # still failing; if it recovered, the recovery says so
                 self.dispatcher.submit(self._note(NotificationKind.FLAPPING_STOPPED, alert, now), alert.told)
 
     async def _maybe_open(self, p: Problem, now: float) -> None:
-        if p.key in self.flapping or self._covered(p, now) or self._acked(p.key, now):
+        if self._quiet(p.key, p, now):
             return
         due = self._due_routes(p, None, now)
         if not due:
             return
-        affected = p.affected | self._behind.get(p.site_id, set()) if p.check_id is None else set()
+        affected = p.affected | self.tracker.behind(p.site_id) if p.check_id is None else set()
         alert_id = await self._db_call(
             "open_alert", p.key, p.site_id, p.check_id, p.state, p.since, now, p.reason, sorted(affected)
         )
@@ -334,15 +265,16 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
         """An alert whose problem persists: track changes, then remind and escalate unless quiet."""
         alert.recovering_since = None
         alert.hold_until = 0.0
-        changed = p.state != alert.state or not (p.affected | self._behind.get(p.site_id, set())) <= alert.affected
+        behind = self.tracker.behind(p.site_id)
+        changed = p.state != alert.state or not (p.affected | behind) <= alert.affected
         alert.state, alert.reason = p.state, p.reason or alert.reason
         if p.check_id is None:
-            alert.affected |= p.affected | self._behind.get(p.site_id, set())
+            alert.affected |= p.affected | behind
         if changed:
             await self._db_call(
                 "update_alert", alert.id, state=alert.state, affected=alert.affected, reason=alert.reason
             )
-        if alert.key in self.flapping or self._covered(p, now) or self._acked(alert.key, now):
+        if self._quiet(alert.key, p, now):
             return
         due = self._due_routes(p, alert, now)
         if due:
@@ -366,33 +298,93 @@ class AlertManager(NoteMixin, AckMixin, ReloadMixin):
 
     async def _maybe_recover(self, alert: OpenAlert, now: float) -> None:
         """The problem is gone: once dependants have been re-checked, tell everyone who was told."""
-        if alert.key in self.flapping:
+        if alert.key in self.tracker.flapping:
             alert.recovering_since = None
             return
         if alert.recovering_since is None:
             alert.recovering_since = now
         if now < alert.hold_until:
             return
-        waiting = [s for s in alert.affected if self.site_status.get(s) == SiteStatus.UNREACHABLE]
+        status = self.tracker.site_status
+        waiting = [s for s in alert.affected if status.get(s) == SiteStatus.UNREACHABLE]
         if waiting and now - alert.recovering_since < self.config.settle_max:
             return  # the engine is re-checking the sites behind it; their settled state goes in the message
         if now - alert.recovering_since < min(self.config.settle, 2 * self.tick) and alert.affected:
             return
-        still_down = [s for s in alert.affected if self.site_status.get(s) in (SiteStatus.DOWN, SiteStatus.UNREACHABLE)]
+        still_down = [s for s in alert.affected if status.get(s) in (SiteStatus.DOWN, SiteStatus.UNREACHABLE)]
         del self.alerts[alert.key]
         note = self._note(NotificationKind.RECOVERY, alert, now, still_down=still_down)
         log.info("alert %s recovered: %s -> %s", alert.id, alert.key, ", ".join(alert.told))
         self.dispatcher.submit(note, alert.told)
         await self._db_call("close_alert", alert.id, now)
-        ack = self.acks.get(alert.key)
-        if ack is not None and not ack.sticky:
-            self.acks.pop(alert.key, None)
+        if self.book.end_with_recovery(alert.key):
             await self._db_call("end_acks", [alert.key], "bibnet-ops", now, "recovered")
 
+    # ------------------------------------------------------------------ reconfiguration
+    def reconfigure(self, config: AlertsConfig, inventory: Inventory, removed_checks: Iterable[str] = (),
+                    removed_sites: Iterable[str] = ()) -> list[int]:
+        """Take new rules, receivers and inventory; forget what was removed. Call it on the manager's loop.
+
+        An open alert keeps its id, who was told and how far it escalated as long as a rule equal to the one
+        that routed it still matches; a new rule matching it tells its receivers at the next tick, as for a
+        new problem. Problems and alerts of removed checks or sites are dropped without a notification
+        (nothing recovered; the record is closed and says why).
+
+        Args:
+            config: the new `[alerts]` (see `alerting_config`).
+            inventory: the new inventory (sites, parents, regions for rule matching).
+            removed_checks: check ids no longer polled.
+            removed_sites: site ids no longer in the inventory.
+
+        Returns:
+            The ids of open alerts closed because what they were about was removed.
+        """
+        gone_checks, gone_sites = set(removed_checks), set(removed_sites)
+        self.config, self.inventory = config, inventory
+        self.dispatcher.replace_receivers(config.receivers if config.enabled else {})
+        gone = self.tracker.forget(inventory, gone_checks, gone_sites)
+        gone |= {k for k, a in self.alerts.items()
+                 if a.site_id in gone_sites or (a.check_id is not None and a.check_id in gone_checks)}
+        closed: list[int] = []
+        now = time.time()
+        for key in sorted(gone):
+            alert = self.alerts.pop(key, None)
+            if alert is not None:
+                closed.append(alert.id)
+                log.info("alert %s closed without notification: %s was removed from the configuration",
+                         alert.id, key)
+                self.dispatcher.background(self._db_call("close_alert", alert.id, now))
+        for alert in self.alerts.values():
+            self._reroute(alert)
+        for follow in self._followers:
+            follow(inventory)
+        return closed
+
+    def _reroute(self, alert: OpenAlert) -> None:
+        """Carry an open alert's routes over to the new rule indexes; equal rules keep their state."""
+        old_routes = list(alert.routes.values())
+        routes: dict[int, Route] = {}
+        for i, rule in self._rules_for(alert):
+            match = next((r for r in old_routes if r.rule == rule), None)
+            if match is not None:
+                routes[i] = match
+                old_routes.remove(match)
+        adopted = [r for r in old_routes if r.rule.name == "adopted"]
+        for n, route in enumerate(adopted):
+            routes[-1 - n] = route
+        alert.routes = routes
+
     # ------------------------------------------------------------------ lifecycle
-    def add_hook(self, hook: Callable[[float], Any]) -> None:
-        """Run `hook(now)` (sync or async) at the start of every tick (e.g. syncing maintenance windows)."""
+    def add_hook(self, hook: Callable[[float], Any], follow: Callable[[Inventory], None] | None = None) -> None:
+        """Run `hook(now)` (sync or async) at the start of every tick (e.g. syncing maintenance windows).
+
+        Args:
+            hook: called with the tick's time.
+            follow: called with the new inventory when alerting is reconfigured.
+        """
         self._hooks.append(hook)
+        if follow is not None:
+            self._followers.append(follow)
 
     async def start(self) -> None:
         """Adopt alerts left open by a previous run, then start ticking."""

@@ -24,6 +24,7 @@ ACTIONS = frozenset(
         "site.edit",
         "check.run",
         "sim.fault",
+        "collector.reload",
     }
 )
 

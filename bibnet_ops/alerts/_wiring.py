@@ -80,6 +80,11 @@ class MaintenanceSync:
             self.set_maintenance(site, False)
         self.current = active
 
+    def follow(self, inventory: Inventory) -> None:
+        """Follow the sites of a new inventory (alerting was reconfigured)."""
+        self.sites = list(inventory.sites)
+        self.current = {s for s in self.current if s in inventory.sites}
+
 
 def alerting_config(inventory: Inventory) -> AlertsConfig:
     """The `[alerts]` table of the inventory as the manager uses it (no rules when alerting is disabled)."""
@@ -128,7 +133,8 @@ def build_alerting(inventory: Inventory, store: object, engine: _Engine | None =
         engine.subscribe(manager.handle)
         setter = getattr(engine, "set_maintenance", None)
         if schedule is not None and setter is not None:
-            manager.add_hook(MaintenanceSync(schedule, list(inventory.sites), setter, maintenance_interval))
+            sync = MaintenanceSync(schedule, list(inventory.sites), setter, maintenance_interval)
+            manager.add_hook(sync, follow=sync.follow)
         elif schedule is not None:
             log.warning("the engine has no set_maintenance(): sites in maintenance are silenced but not marked")
     return manager

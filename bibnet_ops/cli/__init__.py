@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from bibnet_ops import __version__
+from bibnet_ops.store._api import StoreError
 
 __all__ = ["GLOBAL_OPTIONS", "build_parser", "main"]
 
@@ -98,6 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except StoreError as exc:  # a store failing or refusing mid-command: one line naming it, never a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # `bibnet-ops config show | head` must end quietly
         sys.stderr.close()

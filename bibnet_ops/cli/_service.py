@@ -22,7 +22,15 @@ from typing import Any
 
 from bibnet_ops.inventory import ConfigError, Inventory, load_inventory
 
-__all__ = ["CollectorService", "ServiceError", "pid_file_path", "read_pid_file", "service_for", "status_path"]
+__all__ = [
+    "CollectorService",
+    "ServiceError",
+    "collector_process",
+    "pid_file_path",
+    "read_pid_file",
+    "service_for",
+    "status_path",
+]
 
 log = logging.getLogger("bibnet_ops.collect")
 
@@ -48,22 +56,29 @@ def status_path(pid_file: Path) -> Path:
 
 
 def read_pid_file(path: Path) -> int | None:
-    """The process id in a pid file, None if missing, unreadable or stale (no such process)."""
+    """The process id in a pid file, None if missing, unreadable or stale (no such process, or a recycled
+    pid now running something other than a bibnet-ops collector)."""
     try:
         pid = int(path.read_text(encoding="ascii").split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    return pid if pid > 0 and _alive(pid) else None
+    return pid if pid > 0 and collector_process(pid) else None
 
 
-def _alive(pid: int) -> bool:
+def collector_process(pid: int) -> bool:
+    """True when `pid` is alive and runs `bibnet-ops collect` (a recycled pid must not get our signal)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        try:  # no /proc (or not ours to read): alive is all we can tell
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
         return True
-    return True
+    args = cmdline.split(b"\0")
+    return b"collect" in args and any(b"bibnet" in arg for arg in args)
 
 
 class CollectorService:

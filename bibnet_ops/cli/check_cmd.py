@@ -113,10 +113,16 @@ def evidence_block(check: CheckSpec, sample: Sample, indent: str = "    | ") -> 
     return lines
 
 
-def sample_json(check: CheckSpec, sample: Sample) -> dict[str, Any]:
-    """The JSON form of one result."""
+def sample_json(check: CheckSpec, sample: Sample, kind: str = "") -> dict[str, Any]:
+    """The JSON form of one result; `kind` is the device kind (its template's), for scripts to filter on."""
     return {
         "id": check.id,
+        "site": check.site_id,
+        "device": check.device_id,
+        "check": check.name,
+        "probe": check.probe,
+        "template": check.template,
+        "kind": kind,
         "status": sample.status.value,
         "value": sample.value,
         "unit": check.unit,
@@ -165,8 +171,9 @@ def run(args: argparse.Namespace) -> int:
     samples = asyncio.run(_run_checks(checks, int(collector.get("concurrency") or 200),
                                       int(collector.get("per_site_concurrency") or 4), max(0.0, args.rate_wait)))
     if args.json:
+        kinds = {name: t.kind for name, t in inventory.templates.items()}
         for check, sample in zip(checks, samples, strict=True):
-            row = sample_json(check, sample)
+            row = sample_json(check, sample, kinds.get(check.template, ""))
             if args.verbose:
                 from bibnet_ops.engine import evidence_of
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -19,6 +21,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bibnet_ops.cli._national_args import NationalSetupError, add_national_args, national_setup
 from bibnet_ops.cli._store_arg import STORE_HELP
 from bibnet_ops.events import Event, FlappingChange, Sample, SiteStatusChange, StateChange
 from bibnet_ops.inventory import Inventory
@@ -26,6 +29,8 @@ from bibnet_ops.inventory import Inventory
 __all__ = ["EventPrinter", "build_subscribers", "format_event", "register", "run"]
 
 Subscriber = Callable[[Event], None]
+
+log = logging.getLogger("bibnet_ops.collect")
 
 
 def register(subparsers: Any) -> None:
@@ -49,6 +54,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--pid-file", metavar="PATH",
                         help="write the process id here while running, for `bibnet-ops reload` "
                              "(default: [collector] pid_file)")
+    add_national_args(parser)
     parser.set_defaults(func=run, logs=True)
 
 
@@ -135,18 +141,30 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     from bibnet_ops.store import StoreError
 
     no_store = bool(getattr(args, "no_store", False))
+    national = None
     try:
+        polled, national = national_setup(args, inventory, no_store)
+        if national is not None:
+            await national.connect()  # another running collector with this id: refused before anything runs
         engine = Collector(
-            inventory,
+            polled,
             store=False if no_store else getattr(args, "store", None),
             alerts=not no_store,
             first_spread=0.0 if args.once else 60.0,
+            national=national,
         )
-    except StoreError as exc:
+        await engine.join()
+    except (StoreError, NationalSetupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if national is not None:
+            await national.stop()
+            national.close()
         return 2
     if engine.store_path is not None and not args.json:
         print(f"history: {engine.store_path}", file=sys.stderr)
+        if national is not None:
+            print(f"outbox: {national.outbox.path} ({len(national.owned)} of {len(national.share.sites)} "
+                  f"sites of the share held)", file=sys.stderr)
     for subscriber in build_subscribers(args, inventory):
         engine.subscribe(subscriber)
     loop = asyncio.get_running_loop()
@@ -170,6 +188,8 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
                 worst.update(code=event.status.exit_code, severity=event.status.severity)
 
     engine.subscribe(track)
+    log.info("collecting: %d sites, %d checks, pid %d%s", len(inventory.sites), len(engine.check_ids), os.getpid(),
+             f", history in {engine.store_path}" if engine.store_path is not None else ", no history")
     runner = asyncio.create_task(engine.run())
     try:
         if args.once:
@@ -222,5 +242,9 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of `bibnet-ops collect`."""
     from bibnet_ops.cli.config_cmd import inventory_or_exit
 
+    if not args.once:
+        # a reload asked while the configuration is still being read at start must not end the process
+        # (SIGHUP's default); the running loop installs the real handler
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     inventory = inventory_or_exit(args)
     return asyncio.run(_collect(args, inventory))

@@ -120,6 +120,13 @@ def run_dashboard(
 
     if keymap is None:
         keymap = keymap_or_exit(args)
+    from bibnet_ops.cli._store_arg import store_target
+
+    target = store_target(args, inventory) if store is None else None
+    if target is not None and target.is_postgres:
+        from bibnet_ops.cli._national_console import run_national_console
+
+        return run_national_console(inventory, args, target, keymap)
     given_store = store or getattr(args, "store", None)
     attach = getattr(args, "attach", None)
     if attach:

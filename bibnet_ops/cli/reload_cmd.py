@@ -41,23 +41,9 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run, logs=True)
 
 
-def _bibnet_process(pid: int) -> bool:
-    """True when `pid` is alive and runs bibnet-ops (a recycled pid must not receive our signal)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return b"bibnet" in cmdline and b"collect" in cmdline
-
-
 def find_collectors(store: Path, within: float = 30 * 86400.0) -> list[int]:
     """Process ids of collectors of this host still running per the store's run records, newest first."""
+    from bibnet_ops.cli._service import collector_process
     from bibnet_ops.store import SqliteStore, StoreError
 
     if not store.exists():
@@ -74,7 +60,7 @@ def find_collectors(store: Path, within: float = 30 * 86400.0) -> list[int]:
     host = socket.gethostname()
     pids = [r.pid for r in sorted(runs, key=lambda r: r.started, reverse=True)
             if r.stopped is None and r.host == host and r.pid and r.pid != os.getpid()]
-    return [pid for pid in dict.fromkeys(pids) if _bibnet_process(pid)]
+    return [pid for pid in dict.fromkeys(pids) if collector_process(pid)]
 
 
 def _wait_for_answer(status: Path, before: float | None, pid: int, timeout: float) -> dict[str, Any] | None:
@@ -94,13 +80,16 @@ def _wait_for_answer(status: Path, before: float | None, pid: int, timeout: floa
 
 def run(args: argparse.Namespace) -> int:
     """Entry point of `bibnet-ops reload`."""
-    from bibnet_ops.cli._service import pid_file_path, read_pid_file, status_path
+    from bibnet_ops.cli._service import collector_process, pid_file_path, read_pid_file, status_path
     from bibnet_ops.cli.config_cmd import inventory_or_exit
     from bibnet_ops.store import store_path
 
     inventory = inventory_or_exit(args)  # exits 2 listing file:line issues: nothing is sent
     pid_file = pid_file_path(args.pid_file, inventory)
     pid: int | None = args.pid
+    if pid is not None and not collector_process(pid):
+        print(f"bibnet-ops reload: process {pid} is not a running bibnet-ops collector", file=sys.stderr)
+        return 1
     if pid is None and pid_file is not None:
         pid = read_pid_file(pid_file)
         if pid is None:

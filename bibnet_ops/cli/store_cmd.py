@@ -76,6 +76,22 @@ def _cmd_migrate(args: argparse.Namespace) -> int:
     return _cmd_init(args)
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    import time
+
+    from bibnet_ops.cli._store_arg import store_error_exit
+    from bibnet_ops.store import StoreError, import_sqlite
+
+    started = time.monotonic()
+    try:
+        target = _target(args)
+        counts = import_sqlite(args.source, target, lambda table, n: print(f"  {table:<17} {n:>12,} rows"))
+    except StoreError as exc:
+        store_error_exit(exc)
+    print(f"imported {args.source} into {target} ({sum(counts.values()):,} rows in {time.monotonic() - started:.0f} s)")
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from bibnet_ops.cli._store_arg import store_error_exit
     from bibnet_ops.store import StoreError, store_status
@@ -137,5 +153,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     mig.set_defaults(func=_cmd_migrate, writer_role=None, reader_role=None, operator_role=None,
                      writer_password=None, reader_password=None, operator_password=None)
+    imp = cmds.add_parser(
+        "import", help="copy a SQLite history into an empty PostgreSQL store (a region joining the national one)"
+    )
+    imp.add_argument("source", metavar="FILE", help="the SQLite history store to copy (left unchanged)")
+    imp.add_argument("target", metavar="URL", help="postgresql://owner@host/db, created or upgraded first")
+    imp.add_argument("--password", metavar="REF", help="password of the URL's user as env:NAME or file:PATH")
+    imp.set_defaults(func=_cmd_import)
     status = cmds.add_parser("status", parents=[common], help="schema version, size, contents and roles")
     status.set_defaults(func=_cmd_status)

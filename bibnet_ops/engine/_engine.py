@@ -110,7 +110,8 @@ class Engine:
         concurrency: devices polled at once network-wide (default: collector.concurrency, else 200).
         per_site_concurrency: devices polled at once per site (default: collector.per_site_concurrency, else 4).
         timeout_margin: seconds beyond a check's timeout before the engine cuts the probe off.
-        first_spread: the first polls are spread over `min(interval, first_spread)` seconds.
+        first_spread: the first polls are spread over at most this many seconds (fewer when there are few
+            checks: see `FIRST_POLLS_PER_SECOND`) and never beyond a check's interval.
         seed: seed of the scheduling jitter (for reproducible tests).
         close_clients: close the probes' pooled clients when `run()` ends.
     """
@@ -243,8 +244,9 @@ class Engine:
         - unchanged checks keep everything: status, SOFT/HARD state and attempt, flapping history.
 
         Site statuses are then re-derived for the new sites and parents; a site changes status (with an
-        event) only if the new configuration really changes it. Added sites whose checks were all seeded
-        take their derived status quietly. The concurrency bounds stay as they were started.
+        event) only if the new configuration really changes it. A site whose checks were all seeded takes
+        its derived status quietly; a site left with no check polled here forgets its status quietly
+        (both are hand-overs, not changes). The concurrency bounds stay as they were started.
 
         Call it on the engine's loop (from a signal handler installed with `loop.add_signal_handler`, a
         task, or before `run()`).
@@ -282,8 +284,11 @@ class Engine:
         new_sites = set(inventory.sites)
         sites_added = new_sites - old_sites
         seeded_set = set(seeded)
-        quiet = [sid for sid in sites_added
-                 if (ids := [c.id for c in specs.values() if c.site_id == sid]) and seeded_set.issuperset(ids)]
+        by_site: dict[str, list[str]] = {}
+        for spec in specs.values():
+            by_site.setdefault(spec.site_id, []).append(spec.id)
+        # a site all of whose checks start from seeds continues its known state: derived without an event
+        quiet = [sid for sid, ids in by_site.items() if seeded_set.issuperset(ids)] if seeded_set else []
         self._sites.reconfigure(inventory, quiet)
         self._scheduler.add(added)
         return Reconfiguration(

@@ -150,6 +150,11 @@ class SiteTracker:
         self._build(inventory)
         for state in self.sites.values():
             state.silent = self._silent(state)
+            if not state.check_ids and not state.maintenance:
+                # none of its checks is polled here any more (removed, or handed to another collector): its
+                # status is forgotten quietly, as its checks were, rather than re-derived into a recovery
+                state.status, state.since, state.reason, state.root_cause = None, None, "", None
+                state.waiting.clear()
         for site_id in sorted(quiet, key=self._depth):  # parents first: a child's status depends on them
             found = self.sites.get(site_id)
             if found is None or found.status is not None:
@@ -251,8 +256,8 @@ class SiteTracker:
         if state.maintenance:
             return _Decision(SiteStatus.MAINTENANCE, "maintenance")
         checks = self._checks
-        if not all(checks[c].has_result for c in state.check_ids):
-            return None
+        if not state.check_ids or not all(checks[c].has_result for c in state.check_ids):
+            return None  # nothing of it polled here (yet): its status is not ours to say
         blocker = self._blocker(state)
         if blocker is not None and state.silent:
             state.waiting.clear()

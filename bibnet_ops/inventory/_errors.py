@@ -28,3 +28,7 @@ class ConfigError(Exception):
     def __init__(self, issues: list[ConfigIssue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[ConfigIssue]]]:
+        # travels whole between processes (a dashboard's reload shows each file:line issue)
+        return (ConfigError, (self.issues,))

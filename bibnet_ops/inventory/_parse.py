@@ -10,6 +10,7 @@ from typing import Any
 
 from bibnet_ops.inventory._address import MetricsAddressError, parse_address
 from bibnet_ops.inventory._errors import ConfigIssue
+from bibnet_ops.inventory._groups import NATIONAL_COLLECTOR_KEYS, parse_groups, validate_collector
 from bibnet_ops.inventory._model import CheckTemplate, TemplateCheck
 from bibnet_ops.inventory._schema import SECRET_PARAM_KEYS, FileContext, Spec, check_table
 from bibnet_ops.inventory._tomlpos import KeyPath, TomlPositions
@@ -49,6 +50,7 @@ NETWORK_SCHEMA = {
     "sla": Spec("table"),
     "alerts": Spec("table"),
     "dashboard": Spec("table"),
+    "groups": Spec("table"),
 }
 NETWORK_TABLE = {"name": Spec("str"), "timezone": Spec("str"), "templates": Spec("str")}
 COLLECTOR_TABLE = {
@@ -62,6 +64,7 @@ COLLECTOR_TABLE = {
     "transition_days": Spec("number"),
     "metrics": Spec("str"),
     "pid_file": Spec("str"),
+    **NATIONAL_COLLECTOR_KEYS,
 }
 SLA_TABLE = {"target": Spec("number"), "pages_per_day": Spec("number")}
 REGION_TABLE = {"name_fr": Spec("str", required=True), "name_ar": Spec("str")}
@@ -212,6 +215,8 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
     for rid, rdata in good.get("regions", {}).items():
         r = check_table(ctx, rdata, REGION_TABLE, ("regions", rid), f"region '{rid}'")
         regions[rid] = Region(rid, r.get("name_fr", rid), r.get("name_ar", ""))
+    groups = parse_groups(ctx, good.get("groups", {}), set(regions))
+    validate_collector(ctx, collector, groups, set(regions))
     return {
         "name": net.get("name", "bibnet"),
         "timezone": tz,
@@ -221,6 +226,7 @@ def parse_network(ctx: FileContext, data: dict[str, Any]) -> dict[str, Any]:
         "alerts": good.get("alerts", {}),
         "dashboard": good.get("dashboard", {}),
         "regions": regions,
+        "groups": groups,
         "hours": hours,
     }
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from bibnet_ops.inventory._alerts import validate_alerts
 from bibnet_ops.inventory._errors import ConfigError, ConfigIssue
+from bibnet_ops.inventory._groups import validate_group_sites
 from bibnet_ops.inventory._model import CheckTemplate, Inventory
 from bibnet_ops.inventory._parse import (
     display_name,
@@ -159,7 +160,7 @@ def load_inventory(config_dir: Path | str) -> Inventory:
             issues.extend(ctx.issues)
             inv.name, inv.timezone, inv.regions = net["name"], net["timezone"], net["regions"]
             hours = net["hours"]
-            settings = {k: net[k] for k in ("collector", "sla", "alerts", "dashboard")}
+            settings = {k: net[k] for k in ("collector", "sla", "alerts", "dashboard", "groups")}
             settings["templates"] = net["templates"]
     else:
         issues.append(ConfigIssue(display_name(net_path), None, "", "network.toml not found"))
@@ -206,6 +207,10 @@ def load_inventory(config_dir: Path | str) -> Inventory:
     _check_parents(inv.sites, contexts)
     for ctx in contexts.values():
         issues.extend(ctx.issues)
+    if net_ctx is not None and settings.get("groups"):
+        known = len(net_ctx.issues)
+        validate_group_sites(net_ctx, settings["groups"], set(inv.sites))
+        issues.extend(net_ctx.issues[known:])
     if net_ctx is not None and settings.get("alerts"):
         issues.extend(validate_alerts(settings["alerts"], net_ctx.name, net_ctx.positions, inv.sites,
                                       list(inv.regions) or None, root))

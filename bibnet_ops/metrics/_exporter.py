@@ -30,11 +30,11 @@ __all__ = ["CHECK_LABELS", "SITE_LABELS", "EngineExporter", "MetricsSource"]
 
 log = logging.getLogger(__name__)
 
-CHECK_LABELS = ("site", "device", "check", "kind", "template", "probe")
-"""Labels of every per-check series: ids, the device kind (its template's kind), the template and probe kind."""
+CHECK_LABELS = ("site", "device", "check", "kind", "template")
+"""Labels of every per-check series: the check's id parts, its device kind (its template's kind) and template."""
 SITE_LABELS = ("site", "region", "wilaya")
 _SITE_STATUSES = tuple(s.value for s in SiteStatus)
-_SNAPSHOT_TRIES = 3
+_SNAPSHOT_TRIES = 5
 
 
 class MetricsSource(Protocol):
@@ -60,103 +60,107 @@ class EngineExporter(Collector):
         self.source = source
         self.collector_id = collector_id
         self._labels_for: Inventory | None = None
-        self._check_labels: dict[str, tuple[str, ...]] = {}
-        self._site_labels: dict[str, tuple[str, ...]] = {}
+        self._check_labels: dict[str, dict[str, str]] = {}
+        self._value_labels: dict[str, dict[str, str]] = {}
+        self._site_labels: dict[str, dict[str, str]] = {}
 
     def describe(self) -> Iterator[Any]:
         return iter(())  # families depend on the inventory: nothing to check at registration
 
-    def _labels(self) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    def _labels(self) -> tuple[dict[str, dict[str, str]], dict[str, dict[str, str]]]:
+        """Label dicts per check and per site, built once per inventory (a scrape only looks them up)."""
         inventory = self.source.inventory
         if inventory is not self._labels_for:  # a reload swapped it: label values are rebuilt once
             kinds = {name: t.kind for name, t in inventory.templates.items()}
             self._check_labels = {
-                c.id: (c.site_id, c.device_id, c.name, kinds.get(c.template, ""), c.template, c.probe)
+                c.id: dict(zip(CHECK_LABELS, (c.site_id, c.device_id, c.name, kinds.get(c.template, ""), c.template),
+                               strict=True))
+                for c in inventory.checks
+            }
+            self._value_labels = {
+                c.id: {**self._check_labels[c.id], "metric": c.metric,
+                       "unit": c.unit or ("s" if c.metric in ("", "latency") else "")}
                 for c in inventory.checks
             }
             self._site_labels = {
-                s.id: (s.id, s.region, str(s.wilaya) if s.wilaya else "") for s in inventory.sites.values()
+                s.id: {"site": s.id, "region": s.region, "wilaya": str(s.wilaya) if s.wilaya else ""}
+                for s in inventory.sites.values()
             }
             self._labels_for = inventory
         return self._check_labels, self._site_labels
 
-    def _snapshot(self) -> EngineSnapshot:
-        # the scrape runs on the HTTP server's thread while the loop polls; a reload changing the dicts
-        # under the copy only means trying again
+    def _read(self) -> tuple[EngineSnapshot, CollectorStatus]:
+        # the scrape runs on the HTTP server's thread while the loop polls: a reload changing the check
+        # dicts, or a poll recording its lag, under the copy only means reading again
         for attempt in range(_SNAPSHOT_TRIES):
             try:
-                return self.source.snapshot()
+                return self.source.snapshot(), self.source.status()
             except RuntimeError:
                 if attempt == _SNAPSHOT_TRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
     def collect(self) -> Iterator[Any]:
-        snap = self._snapshot()
+        snap, status = self._read()
         check_labels, site_labels = self._labels()
         yield from self._checks(snap, check_labels)
         yield from self._sites(snap, site_labels)
-        yield from self._health(self.source.status())
+        yield from self._health(status)
 
-    def _checks(self, snap: EngineSnapshot, labels_of: dict[str, tuple[str, ...]]) -> Iterator[Any]:
-        names = list(CHECK_LABELS)
+    def _checks(self, snap: EngineSnapshot, labels_of: dict[str, dict[str, str]]) -> Iterator[Any]:
+        # samples are added with the cached label dicts (Metric.add_sample): a scrape builds no label
+        # dict of its own, which matters at 16,000 checks
         status = GaugeMetricFamily("bibnet_check_status", "Current status of the check: 0 OK, 1 WARNING, "
-                                   "2 CRITICAL, 3 UNKNOWN (absent before its first result)", labels=names)
-        hard = GaugeMetricFamily("bibnet_check_hard", "1 when the current status is the HARD state, 0 while "
-                                 "retries or a recovery are still being counted (SOFT)", labels=names)
-        flapping = GaugeMetricFamily("bibnet_check_flapping", "1 while the check is flapping", labels=names)
-        value = GaugeMetricFamily("bibnet_check_value", "Last value of the check's metric, in the unit of the "
-                                  "`unit` label (latency checks: seconds)", labels=[*names, "metric", "unit"])
-        extra = GaugeMetricFamily("bibnet_check_values", "Other figures of the last result (e.g. name=\"total\": "
-                                  "a counter's raw value, such as a scanner's lifetime pages)", labels=[*names, "name"])
+                                   "2 CRITICAL, 3 UNKNOWN (absent before its first result)")
+        soft = GaugeMetricFamily("bibnet_check_soft", "1 while the check's status is SOFT (retries or a recovery "
+                                 "still being counted); absent when it is the HARD state")
+        flapping = GaugeMetricFamily("bibnet_check_flapping", "1 while the check is flapping; absent otherwise")
+        value = GaugeMetricFamily("bibnet_check_value", "Last value of the check's metric (named by the `metric` "
+                                  "label), in the unit of the `unit` label (latency checks: seconds)")
+        extra = GaugeMetricFamily("bibnet_check_values", "Other figures of the last result, by `name` (e.g. "
+                                  "name=\"total\": a counter's raw value, such as a scanner's lifetime pages)")
         latency = GaugeMetricFamily("bibnet_check_latency_seconds", "How long the last probe waited for the "
-                                    "device", labels=names)
+                                    "device")
         last = GaugeMetricFamily("bibnet_check_last_poll_timestamp_seconds", "When the last result came in "
-                                 "(UTC epoch seconds)", labels=names)
-        since = GaugeMetricFamily("bibnet_check_status_change_timestamp_seconds", "When the check last changed "
-                                  "status or hard state (UTC epoch seconds)", labels=names)
-        specs = {c.id: c for c in self.source.inventory.checks}
+                                 "(UTC epoch seconds)")
+        values_of = self._value_labels
         for check_id, check in snap.checks.items():
             labels = labels_of.get(check_id)
             if labels is None:
                 continue  # polled but not (yet) in the inventory object the scrape saw
             if check.status is not None:
-                status.add_metric(labels, _CODES[check.status])
-                hard.add_metric(labels, 1.0 if check.hard else 0.0)
-            flapping.add_metric(labels, 1.0 if check.flapping else 0.0)
-            if check.since is not None:
-                since.add_metric(labels, check.since)
+                status.add_sample("bibnet_check_status", labels, _CODES[check.status])
+                if not check.hard:
+                    soft.add_sample("bibnet_check_soft", labels, 1.0)
+            if check.flapping:
+                flapping.add_sample("bibnet_check_flapping", labels, 1.0)
             sample = check.last
             if sample is None:
                 continue
-            last.add_metric(labels, sample.time)
+            last.add_sample("bibnet_check_last_poll_timestamp_seconds", labels, sample.time)
             if sample.latency is not None:
-                latency.add_metric(labels, sample.latency)
-            spec = specs.get(check_id)
+                latency.add_sample("bibnet_check_latency_seconds", labels, sample.latency)
             if sample.value is not None and _finite(sample.value):
-                metric = spec.metric if spec is not None else ""
-                unit = (spec.unit if spec is not None else "") or ("s" if metric in ("", "latency") else "")
-                value.add_metric([*labels, metric, unit], sample.value)
+                value.add_sample("bibnet_check_value", values_of[check_id], sample.value)
             for key, number in sample.values.items():
                 if _finite(number):
-                    extra.add_metric([*labels, key], number)
-        yield from (status, hard, flapping, value, extra, latency, last, since)
+                    extra.add_sample("bibnet_check_values", {**labels, "name": key}, number)
+        yield from (status, soft, flapping, value, extra, latency, last)
 
-    def _sites(self, snap: EngineSnapshot, labels_of: dict[str, tuple[str, ...]]) -> Iterator[Any]:
+    def _sites(self, snap: EngineSnapshot, labels_of: dict[str, dict[str, str]]) -> Iterator[Any]:
         status = GaugeMetricFamily("bibnet_site_status", "1 for the site's current status (UP, DEGRADED, DOWN, "
-                                   "UNREACHABLE, MAINTENANCE), 0 for the others; none before its first status",
-                                   labels=[*SITE_LABELS, "status"])
+                                   "UNREACHABLE, MAINTENANCE), 0 for the others; none before its first status")
         since = GaugeMetricFamily("bibnet_site_status_change_timestamp_seconds", "When the site's status last "
-                                  "changed (UTC epoch seconds)", labels=list(SITE_LABELS))
+                                  "changed (UTC epoch seconds)")
         for site_id, site in snap.sites.items():
             labels = labels_of.get(site_id)
             if labels is None or site.status is None:
                 continue
             current = site.status.value
             for name in _SITE_STATUSES:
-                status.add_metric([*labels, name], 1.0 if name == current else 0.0)
+                status.add_sample("bibnet_site_status", {**labels, "status": name}, 1.0 if name == current else 0.0)
             if site.since is not None:
-                since.add_metric(labels, site.since)
+                since.add_sample("bibnet_site_status_change_timestamp_seconds", labels, site.since)
         yield from (status, since)
 
     def _health(self, st: CollectorStatus) -> Iterator[Any]:

@@ -60,7 +60,9 @@ __all__ = [
 MAX_CLIENTS = 2048  # a whole regional network keeps its keep-alive connections; idle ones still close
 MAX_IN_FLIGHT = 8
 IDLE_SECONDS = 300.0
-KEEPALIVE_SECONDS = 5.0  # httpx's default: an idle connection is closed after this long
+# an idle connection is closed after this long: just under Apache's default KeepAliveTimeout (5 s), so
+# that a connection to the commonest server is dropped by us before its timer can race our request
+KEEPALIVE_SECONDS = 4.0
 
 _ClientKey = tuple[str, bool, str]
 _BACKEND = AsyncioBackend()
@@ -333,7 +335,7 @@ async def fetch(
     except FetchError:
         raise
     except Exception as exc:
-        raise describe(exc, request.url, budget, exchange.received) from None
+        raise describe(exc, request.url, budget, exchange.received, exchange.start) from None
     finally:
         EXCHANGE.reset(token)
         entry.in_flight -= 1

@@ -8,6 +8,7 @@ directly), the operating system or the TLS library raised into a `FetchError` na
 from __future__ import annotations
 
 import errno
+import re
 import ssl
 from urllib.parse import urlsplit
 
@@ -26,6 +27,7 @@ _BAD_CONFIG = (
 )
 _REMOTE_PROTOCOL = (httpx.RemoteProtocolError, httpcore.RemoteProtocolError)
 _CONNECT = (httpx.ConnectError, httpcore.ConnectError)
+_SHORT_BODY = re.compile(r"received (\d+) bytes, expected (\d+)")
 _BROKEN = (httpx.ReadError, httpx.WriteError, httpcore.ReadError, httpcore.WriteError)
 
 
@@ -62,12 +64,21 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def describe(exc: Exception, url: str, timeout: float, received: int = 0) -> FetchError:
+def _printable(data: bytes) -> str:
+    """The first line of what a device sent, as text a technician can read (bytes as dots)."""
+    line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    return "".join(chr(b) if 32 <= b < 127 else "." for b in line[:48])
+
+
+def describe(exc: Exception, url: str, timeout: float, received: int = 0, start: bytes = b"") -> FetchError:
     """Translate an httpx/httpcore/OS/TLS failure into a short reason naming the endpoint.
 
-    `received` is how many bytes of a reply had arrived, when the caller knows.
+    `received` is how many bytes of a reply had arrived and `start` the first of them, when the
+    caller knows (they tell a device that trickles, or one that does not speak HTTP at all).
     """
     where = _hostport(url)
+    if start and not b"HTTP/".startswith(start[:5]) and isinstance(exc, _REMOTE_PROTOCOL + _TIMEOUTS):
+        return FetchError(f"{where} does not speak HTTP: it answered {_printable(start)!r}")
     if isinstance(exc, _TIMEOUTS):
         if received:
             amount = f"{received} bytes" if received < 10_000 else f"{received / 1024:.0f} KiB"
@@ -97,6 +108,14 @@ def describe(exc: Exception, url: str, timeout: float, received: int = 0) -> Fet
             return FetchError(f"no route to {where}")
     if isinstance(exc, _REMOTE_PROTOCOL):
         text = str(exc)
+        short = _SHORT_BODY.search(text)
+        if short:
+            got, announced = short.groups()
+            return FetchError(
+                f"{where} closed the connection mid-reply: {got} of the {announced} body bytes it announced"
+            )
+        if "Receive buffer too long" in text:
+            return FetchError(f"reply header from {where} too large (over 100 KiB), refused")
         if "without sending complete" in text or "peer closed" in text.lower():
             return FetchError(f"{where} closed the connection mid-reply")
         if "disconnected without sending" in text:

@@ -33,6 +33,7 @@ __all__ = ["EXCHANGE", "HIGH_WATER", "AsyncioBackend", "AsyncioStream", "Exchang
 
 HIGH_WATER = 256 * 1024
 _LOW_WATER = 64 * 1024
+START_BYTES = 64
 
 
 @dataclass
@@ -42,13 +43,21 @@ class Exchange:
     connected: bool = False  # a new connection was opened for this attempt
     wrote: bool = False  # the request was (or was about to be) written to a connection
     received: int = 0  # reply bytes read, head and body
+    start: bytes = b""  # the first bytes of the reply, to tell a reply that is not HTTP at all
     resent: bool = False  # this is the second attempt, on a connection opened for it
 
     def start_attempt(self, resent: bool = False) -> None:
         """Forget the previous attempt's traffic before the request goes out again."""
         self.connected = self.wrote = False
         self.received = 0
+        self.start = b""
         self.resent = resent
+
+    def note(self, data: bytes) -> None:
+        """Count bytes read, keeping the first few."""
+        if len(self.start) < START_BYTES:
+            self.start += data[: START_BYTES - len(self.start)]
+        self.received += len(data)
 
     @property
     def failed_on_reused_connection(self) -> bool:
@@ -149,7 +158,7 @@ class AsyncioStream(httpcore.AsyncNetworkStream):
                 self._transport.resume_reading()
             exchange = EXCHANGE.get()
             if exchange is not None:
-                exchange.received += len(data)
+                exchange.note(data)
             return data
         if proto.error is not None:
             raise _caused(httpcore.ReadError(str(proto.error) or type(proto.error).__name__), proto.error)

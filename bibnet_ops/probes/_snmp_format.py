@@ -7,13 +7,16 @@ helpers, which turn them into the short reasons a technician reads and into `Sam
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+from bibnet_ops.probes._evidence import bounded
+from bibnet_ops.probes._reasons import crossed, duration
 from bibnet_ops.probes._snmp_rate import RateStep
 from bibnet_ops.probes._snmp_session import SnmpValue
 
-__all__ = ["format_uptime"]
+__all__ = ["format_uptime", "row_evidence", "varbind_evidence"]
 
 # well-known table columns, so reasons say "ifOperStatus 2" rather than a bare OID
 _COLUMNS: dict[str, str] = {
@@ -39,33 +42,21 @@ _IF_STATES = {
 }
 _STATUS_COLUMNS = {"1.3.6.1.2.1.2.2.1.7", "1.3.6.1.2.1.2.2.1.8"}
 _MAX_REASON = 240
+# evidence keeps this many varbinds (a walk of a 48-port switch shows its first rows) within this many characters
+_EVIDENCE_ROWS = 24
+_EVIDENCE_LIMIT = 2000
 
 
 def format_uptime(seconds: float) -> str:
-    """Render an uptime the way technicians say it: "up 3 d 4 h", "up 2 h 5 min", "up 40 s"."""
-    total = int(max(seconds, 0))
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"up {days} d {hours} h"
-    if hours:
-        return f"up {hours} h {minutes} min"
-    if minutes:
-        return f"up {minutes} min"
-    return f"up {secs} s"
+    """Render an uptime the way every probe words durations: "up 3 days", "up 2 h 5 min", "up 40 s"."""
+    return f"up {duration(max(seconds, 0.0))}"
 
 
 def _judge(check: CheckSpec, value: float) -> tuple[CheckStatus, str]:
-    """Classify a metric with the check's thresholds and say which bound it crossed."""
-    th = check.thresholds
-    status = th.classify(value)
-    if status is CheckStatus.OK:
-        return status, ""
-    bound = th.critical if status is CheckStatus.CRITICAL else th.warning
-    word = "critical" if status is CheckStatus.CRITICAL else "warning"
-    side = "below" if th.direction == "below" else "above"
-    return status, f" ({side} {word} {_num(bound or 0)})"
+    """Classify a metric with the check's thresholds and name the bound it crossed, in the check's unit."""
+    status = check.thresholds.classify(value)
+    note = crossed(check.thresholds, status, check.unit)
+    return status, f" {note}" if note else ""
 
 
 def _num(value: float) -> str:
@@ -95,6 +86,21 @@ def _matches(value: SnmpValue, number: float | None, expected: Any) -> bool:
     return str(value.value) == str(expected)
 
 
+def varbind_evidence(pairs: Sequence[tuple[str, SnmpValue]]) -> str:
+    """The varbinds a check was judged on, one `OID = Type: value` line each, bounded (no credentials in them)."""
+    lines = [f"{name} = {value.type}: {_show(value)}" for name, value in pairs[:_EVIDENCE_ROWS]]
+    if len(pairs) > _EVIDENCE_ROWS:
+        lines.append(f"… and {len(pairs) - _EVIDENCE_ROWS} more")
+    return bounded("\n".join(lines), _EVIDENCE_LIMIT)
+
+
+def row_evidence(base: str, rows: Iterable[tuple[str, str, SnmpValue]]) -> str:
+    """A walked column's rows as varbinds, each named by its index and, when known, its row name."""
+    return varbind_evidence(
+        [(f"{base}.{index}" + (f" ({name})" if name != index else ""), value) for index, name, value in rows]
+    )
+
+
 def _sample(
     check: CheckSpec,
     status: CheckStatus,
@@ -102,22 +108,25 @@ def _sample(
     value: float | None,
     values: dict[str, float],
     latency: float | None,
+    evidence: str = "",
 ) -> Sample:
     if len(reason) > _MAX_REASON:
         reason = reason[: _MAX_REASON - 3] + "..."
-    return Sample(check.id, status, reason, value, values, latency, time.time())
+    return Sample(check.id, status, reason, value, values, latency, time.time(), evidence)
 
 
-def _rate_sample(check: CheckSpec, result: RateStep, per: float, values: dict[str, float], latency: float) -> Sample:
+def _rate_sample(
+    check: CheckSpec, result: RateStep, per: float, values: dict[str, float], latency: float, evidence: str = ""
+) -> Sample:
     """Turn one rate step into a sample: OK without value while the baseline (re)starts."""
     if result.rate is None:
-        return _sample(check, CheckStatus.OK, result.note, None, values, latency)
+        return _sample(check, CheckStatus.OK, result.note, None, values, latency, evidence)
     rate = result.rate * per
     status, suffix = _judge(check, rate)
     note = f" ({result.note})" if result.note else ""
     shown = _num(round(rate)) if abs(rate) >= 100 else _num(round(rate, 2))
     reason = f"{shown} {_unit_label(check, per)}".replace(" /", "/") + suffix + note
-    return _sample(check, status, reason, rate, values, latency)
+    return _sample(check, status, reason, rate, values, latency, evidence)
 
 
 def _limit_list(items: list[str]) -> str:

@@ -23,6 +23,9 @@ __all__ = ["SYS_UPTIME", "TableRows", "forget_index_cache", "read_rows", "uptime
 SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 # beyond this many wanted names one GET grows large (tooBig on small agents): walk instead
 _MAX_GET_NAMES = 16
+# rows asked per GETBULK while a column's size is unknown: every row past the column's end is decoded for
+# nothing (pysnmp's decoding is most of a walk's cost), and a small switch has a handful of interfaces
+_FIRST_REPETITIONS = 10
 
 
 @dataclass
@@ -32,6 +35,7 @@ class _IndexMap:
     indexes: dict[str, tuple[str, ...]]
     uptime: float | None
     walked: float
+    names: dict[str, str]  # index -> name, for reads of every row
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ def _index_key(index: str) -> tuple[int, ...]:
 async def _walk(target: Target, creds: Credentials, base: str, deadline: float) -> list[tuple[str, SnmpValue]]:
     key = (target.host, target.port, base)
     known = _sizes.get(key)
-    repetitions = min(max(known + 1, 2), 50) if known is not None else 25
+    repetitions = min(max(known + 1, 2), 50) if known is not None else _FIRST_REPETITIONS
     rows, _ = await snmp_walk(target, creds, base, repetitions, deadline=deadline)
     if len(_sizes) > 50_000:
         _sizes.clear()
@@ -110,15 +114,21 @@ async def read_rows(
     """
     started = time.monotonic()
     cacheable = names_oid is not None and 0 < len(wanted) <= _MAX_GET_NAMES
-    if cacheable and names_oid is not None:
+    if names_oid is not None:
         key = (target.host, target.port, names_oid)
         known = _maps.get(key)
-        if known is not None and started - known.walked < max_age and all(n in known.indexes for n in wanted):
+        fresh = known is not None and started - known.walked < max_age
+        if cacheable and known is not None and fresh and all(n in known.indexes for n in wanted):
             rows, uptime = await _get_known(target, creds, base, names_oid, wanted, known, deadline)
             if rows is not None:
                 return TableRows(rows, uptime, time.monotonic() - started, cached=True)
             _maps.pop(key, None)
-    with_uptime = with_uptime or cacheable
+        elif not wanted and known is not None and fresh:
+            named = await _walk_named(target, creds, base, known, deadline)
+            if named is not None:
+                return TableRows(named[0], named[1], time.monotonic() - started, cached=True, empty=not named[0])
+            _maps.pop(key, None)
+    with_uptime = with_uptime or names_oid is not None
     value_rows, name_rows, uptime = await asyncio.gather(
         _walk(target, creds, base, deadline),
         _walk(target, creds, names_oid, deadline) if names_oid is not None else _nothing(),
@@ -130,7 +140,7 @@ async def read_rows(
             rows = [row for row in rows if row[1] in wanted]
         return TableRows(rows, uptime, time.monotonic() - started, empty=not value_rows)
     names = {index: str(v.value) for index, v in name_rows if v.value is not None}
-    if cacheable and value_rows:
+    if value_rows:
         indexes: dict[str, list[str]] = {}
         for index, _ in value_rows:
             if index in names:
@@ -138,12 +148,26 @@ async def read_rows(
         if len(_maps) > 50_000:
             _maps.clear()
         _maps[(target.host, target.port, names_oid)] = _IndexMap(
-            {name: tuple(found) for name, found in indexes.items()}, uptime, time.monotonic()
+            {name: tuple(found) for name, found in indexes.items()}, uptime, time.monotonic(), names
         )
     rows = [(index, names.get(index, index), value) for index, value in value_rows]
     if wanted:
         rows = [row for row in rows if row[1] in wanted]
     return TableRows(rows, uptime, time.monotonic() - started, empty=not value_rows)
+
+
+async def _walk_named(
+    target: Target, creds: Credentials, base: str, known: _IndexMap, deadline: float
+) -> tuple[list[tuple[str, str, SnmpValue]], float | None] | None:
+    """Walk the value column only, naming its rows from the known map; None when the map no longer holds."""
+    value_rows, uptime = await asyncio.gather(_walk(target, creds, base, deadline), _uptime(target, creds, deadline))
+    if uptime is not None and known.uptime is not None and uptime < known.uptime:
+        return None  # rebooted: interfaces may have been renumbered
+    rows_then = sum(len(found) for found in known.indexes.values())
+    if len(value_rows) != rows_then or any(index not in known.names for index, _ in value_rows):
+        return None  # an interface appeared or went away
+    known.uptime = uptime
+    return [(index, known.names[index], value) for index, value in value_rows], uptime
 
 
 async def _nothing() -> None:

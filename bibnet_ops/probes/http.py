@@ -2,7 +2,8 @@
 
 Parameters (in `CheckSpec.params`; the device address is a base URL such as `http://10.31.0.5:8080`):
 `path` ("/"), `url` (absolute, overrides address and path), `port` (replaces the address's port),
-`method` ("GET"), `expect_status` ([200]), `body_contains`, `body_regex`, `json_field` (dotted path,
+`method` ("GET"), `expect_status` ([200]), `body_contains`, `body_regex`, `body_label` (how reasons name
+what `body_regex` looks for, e.g. "a catalogue search form"), `json_field` (dotted path,
 numeric parts index lists: "0.library_id"), `json_equals`, `json_min_items`, `json_metric` (bool: the
 number at `json_field` becomes the metric), `tls_expiry` (bool: the metric becomes days until the
 certificate expires; use thresholds with direction "below"), `verify_tls` (true), `ca_file`, `headers`,
@@ -26,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
+from bibnet_ops.probes import _reasons
 from bibnet_ops.probes._common import (
     ParamError,
     fmt_number,
@@ -35,7 +37,9 @@ from bibnet_ops.probes._common import (
     param_int,
     param_str,
 )
+from bibnet_ops.probes._evidence import http_evidence
 from bibnet_ops.probes._httpclient import FetchError, FetchResult, PreparedRequest, fetch, prepare
+from bibnet_ops.probes._reasons import http_failure, redact_url, request_target
 
 __all__ = ["HttpOptions", "build_url", "probe"]
 
@@ -53,6 +57,7 @@ class HttpOptions:
     expect_status: tuple[int, ...] = (200,)
     body_contains: str = ""
     body_regex: re.Pattern[str] | None = None
+    body_label: str = ""
     json_field: str = ""
     json_equals: Any = _MISSING
     json_min_items: int | None = None
@@ -98,6 +103,7 @@ class HttpOptions:
             expect_status=tuple(statuses),
             body_contains=param_str(p, "body_contains"),
             body_regex=regex,
+            body_label=param_str(p, "body_label"),
             json_field=str(p.get("json_field", "") or ""),
             json_equals=p.get("json_equals", _MISSING),
             json_min_items=None if min_items is None else param_int(p, "json_min_items", 0, minimum=0),
@@ -200,24 +206,32 @@ def _prepare(check: CheckSpec) -> tuple[HttpOptions, PreparedRequest]:
 def judge(check: CheckSpec, opts: HttpOptions, reply: FetchResult) -> Sample:
     """Turn a complete (possibly truncated) HTTP reply into a Sample according to the options."""
     values: dict[str, float] = {"http_status": float(reply.status), "body_bytes": float(len(reply.body))}
+    evidence = http_evidence(
+        opts.method, reply.url, reply.status_text, reply.headers.multi_items(), reply.body, reply.truncated
+    )
 
     def sample(status: CheckStatus, reason: str, value: float | None = None) -> Sample:
-        return make_sample(check, status, reason, value=value, values=values, latency=reply.latency)
+        return make_sample(check, status, reason, value=value, values=values, latency=reply.latency, evidence=evidence)
 
     cut = f" (only the first {opts.max_body} bytes were read)" if reply.truncated else ""
     if reply.status not in opts.expect_status:
-        expected = ", ".join(str(s) for s in opts.expect_status)
-        reason = f"{reply.status_text} (expected {expected})"
+        content_type = reply.headers.get("content-type", "")
+        reason = http_failure(
+            opts.method, reply.url, reply.status, reply.reason_phrase, reply.body, content_type, opts.expect_status
+        )
         location = reply.headers.get("location")
         if 300 <= reply.status < 400 and location:
-            reason += f", redirects to {location}"
+            reason += f", redirects to {redact_url(location)}"
         return sample(CheckStatus.CRITICAL, reason)
     if opts.body_contains or opts.body_regex is not None:
         text = reply.text()
+        where = f"{opts.method} {request_target(reply.url)}"
         if opts.body_contains and opts.body_contains not in text:
-            return sample(CheckStatus.CRITICAL, f"body lacks {opts.body_contains!r}{cut}")
+            return sample(CheckStatus.CRITICAL, f"{where}: body lacks {opts.body_contains!r}{cut}")
         if opts.body_regex is not None and opts.body_regex.search(text) is None:
-            return sample(CheckStatus.CRITICAL, f"body does not match /{opts.body_regex.pattern}/{cut}")
+            if opts.body_label:
+                return sample(CheckStatus.CRITICAL, f"{where}: body lacks {opts.body_label}{cut}")
+            return sample(CheckStatus.CRITICAL, f"{where}: body does not match /{opts.body_regex.pattern}/{cut}")
     metric: float | None = None
     if opts.wants_json:
         verdict = _judge_json(opts, reply, cut)
@@ -229,9 +243,11 @@ def judge(check: CheckSpec, opts: HttpOptions, reply: FetchResult) -> Sample:
             return sample(CheckStatus.UNKNOWN, f"no TLS certificate to check ({reply.url} is not https)")
         days = (reply.cert_not_after - time.time()) / 86400
         values["tls_days_left"] = days
-        status = check.thresholds.classify(days)
-        when = f"expires in {days:.0f} days" if days >= 0 else f"expired {-days:.0f} days ago"
-        return sample(status, f"TLS certificate {when}", days)
+        if days < 0:
+            status = check.thresholds.classify(days)
+            return sample(status, f"TLS certificate expired {_reasons.quantity(-days, 'days')} ago", days)
+        status, reason = _reasons.judge(check.thresholds, days, "TLS certificate expires in", "days")
+        return sample(status, reason, days)
     if opts.json_metric:
         status, reason = judge_metric(check.thresholds, float(metric or 0), opts.json_field, check.unit)
         return sample(status, reason, metric)

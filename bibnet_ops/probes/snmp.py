@@ -47,6 +47,8 @@ from bibnet_ops.probes._snmp_format import (
     _sample,
     _show,
     format_uptime,
+    row_evidence,
+    varbind_evidence,
 )
 from bibnet_ops.probes._snmp_rate import FIRST_READING, REBOOTED, CounterReading, RateStep, step, uptime_span
 from bibnet_ops.probes._snmp_session import (
@@ -236,9 +238,9 @@ def _bits(check: CheckSpec, value: SnmpValue) -> int:
     return int(bits)
 
 
-def _require_present(oid: str, value: SnmpValue | None) -> SnmpValue:
+def _require_present(oid: str, value: SnmpValue | None, evidence: str = "") -> SnmpValue:
     if value is None or value.missing:
-        raise SnmpError(f"OID {oid} not present on device")
+        raise SnmpError(f"OID {oid} not present on device", evidence=evidence)
     return value
 
 
@@ -258,7 +260,8 @@ async def _mode_get(check: CheckSpec, target: Target, creds: Credentials, deadli
     oids = [_oid(o) for o in raw]
     values, latency = await snmp_get(target, creds, list(dict.fromkeys(oids)), deadline)
     metric_oid = oids[0]
-    metric = _require_present(metric_oid, values.get(metric_oid))
+    evidence = varbind_evidence([(oid, values[oid]) for oid in dict.fromkeys(oids) if oid in values])
+    metric = _require_present(metric_oid, values.get(metric_oid), evidence)
     extra: dict[str, float] = {}
     for oid in oids:
         v = values.get(oid)
@@ -280,10 +283,10 @@ async def _mode_get(check: CheckSpec, target: Target, creds: Credentials, deadli
         expected = check.params["expect"]
         if not _matches(metric, number, expected):
             reason = f"OID {metric_oid} is {_show(metric)}, expected {expected!r}"
-            return _sample(check, CheckStatus.CRITICAL, reason, number, extra, latency)
+            return _sample(check, CheckStatus.CRITICAL, reason, number, extra, latency, evidence)
     elif number is not None:
         status, suffix = _judge(check, number)
-    return _sample(check, status, f"{shown}{suffix}", number, extra, latency)
+    return _sample(check, status, f"{shown}{suffix}", number, extra, latency, evidence)
 
 
 async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
@@ -293,9 +296,10 @@ async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials, deadl
     per = _per(check)
     max_rate = _max_rate(check, per)
     values, latency = await snmp_get(target, creds, [oid, SYS_UPTIME] if oid != SYS_UPTIME else [oid], deadline)
-    counter = _require_present(oid, values.get(oid))
+    evidence = varbind_evidence(list(values.items()))
+    counter = _require_present(oid, values.get(oid), evidence)
     if not counter.is_numeric:
-        raise SnmpError(f"OID {oid} holds {counter.type}, not a counter")
+        raise SnmpError(f"OID {oid} holds {counter.type}, not a counter", evidence=evidence)
     bits = _bits(check, counter)
     reading = CounterReading(int(counter.value or 0), _uptime_seconds(values), time.monotonic())
     result = step(_baselines.get(check.id), reading, bits, max_rate)
@@ -303,7 +307,7 @@ async def _mode_rate(check: CheckSpec, target: Target, creds: Credentials, deadl
     extra: dict[str, float] = {"total": float(reading.counter)}
     if reading.uptime is not None:
         extra["uptime"] = reading.uptime
-    return _rate_sample(check, result, per, extra, latency)
+    return _rate_sample(check, result, per, extra, latency, evidence)
 
 
 def _selection(check: CheckSpec) -> dict[str, str]:
@@ -369,7 +373,7 @@ async def _mode_walk(check: CheckSpec, target: Target, creds: Credentials, deadl
     else:
         state = _IF_STATES.get(int(expected)) if status_words and isinstance(expected, int) else None
         reason = f"all {len(table)} {state or f'as expected ({column} {expected})'}"
-    return _sample(check, status, reason, count, values, elapsed)
+    return _sample(check, status, reason, count, values, elapsed, row_evidence(base, table))
 
 
 async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials, deadline: float) -> Sample:
@@ -380,18 +384,20 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials, 
     max_rate = _max_rate(check, per)
     table, missing, uptime, elapsed = await _walk_table(check, target, creds, base, deadline, with_uptime=True)
     clock = time.monotonic()
+    evidence = row_evidence(base, table)
     counters = {name: v for _, name, v in table if v.is_numeric}
     previous = _table_baselines.get(check.id)
     _table_baselines[check.id] = (uptime, clock, {n: int(v.value or 0) for n, v in counters.items()})
     total = float(sum(int(v.value or 0) for v in counters.values()))
     values: dict[str, float] = {"total": total}
     if missing:
-        return _sample(check, CheckStatus.CRITICAL, _limit_list(list(missing.values())), None, values, elapsed)
+        reason = _limit_list(list(missing.values()))
+        return _sample(check, CheckStatus.CRITICAL, reason, None, values, elapsed, evidence)
     if previous is None:
-        return _sample(check, CheckStatus.OK, FIRST_READING, None, values, elapsed)
+        return _sample(check, CheckStatus.OK, FIRST_READING, None, values, elapsed, evidence)
     prev_uptime, prev_clock, prev_counters = previous
     if uptime is not None and prev_uptime is not None and uptime_span(prev_uptime, uptime, clock - prev_clock) is None:
-        return _sample(check, CheckStatus.OK, REBOOTED, None, values, elapsed)
+        return _sample(check, CheckStatus.OK, REBOOTED, None, values, elapsed, evidence)
     rate_sum, notes, rated = 0.0, [], 0
     for name, value in counters.items():
         if name not in prev_counters:
@@ -409,9 +415,9 @@ async def _mode_walk_rate(check: CheckSpec, target: Target, creds: Credentials, 
             notes.append(f"{name} counter wrapped")
     if not rated:
         reason = _limit_list(notes) if notes else FIRST_READING
-        return _sample(check, CheckStatus.OK, reason, None, values, elapsed)
+        return _sample(check, CheckStatus.OK, reason, None, values, elapsed, evidence)
     summary = RateStep(rate_sum, _limit_list(notes))
-    return _rate_sample(check, summary, per, values, elapsed)
+    return _rate_sample(check, summary, per, values, elapsed, evidence)
 
 
 _MODES: dict[str, Callable[[CheckSpec, Target, Credentials, float], Awaitable[Sample]]] = {
@@ -450,7 +456,7 @@ async def probe(check: CheckSpec) -> Sample:
     except _ConfigError as exc:
         return _sample(check, CheckStatus.UNKNOWN, str(exc), None, {}, None)
     except SnmpError as exc:
-        return _sample(check, exc.status, exc.reason, None, {}, None)
+        return _sample(check, exc.status, exc.reason, None, {}, None, exc.evidence)
     except Exception as exc:  # a garbled reply can trip pysnmp anywhere; it is the device's fault
         reason = f"unusable SNMP reply from {target.label}: {type(exc).__name__}: {exc}"
         return _sample(check, CheckStatus.UNKNOWN, reason, None, {}, None)

@@ -63,21 +63,27 @@ async def probe(check: CheckSpec) -> Sample:
         async with asyncio.timeout(check.timeout):
             _reader, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
-        return make_sample(
-            check,
-            CheckStatus.CRITICAL,
-            f"no answer within {check.timeout:.1f} s from {where}",
-            latency=loop.time() - started,
-        )
+        reason = f"no answer within {check.timeout:.1f} s from {where}"
+        evidence = f"TCP connect {where}: no SYN-ACK within {check.timeout:.1f} s (filtered or host down)"
+        return make_sample(check, CheckStatus.CRITICAL, reason, latency=loop.time() - started, evidence=evidence)
     except OSError as exc:
-        return make_sample(check, CheckStatus.CRITICAL, _describe(exc, where), latency=loop.time() - started)
+        code = errno.errorcode.get(exc.errno or 0, "") if exc.errno else type(exc).__name__
+        evidence = f"TCP connect {where}: {code} {exc.strerror or exc}".rstrip()
+        return make_sample(
+            check, CheckStatus.CRITICAL, _describe(exc, where), latency=loop.time() - started, evidence=evidence
+        )
     elapsed = loop.time() - started
+    peer = writer.get_extra_info("peername")
+    local = writer.get_extra_info("sockname")
     writer.close()
     with contextlib.suppress(OSError, TimeoutError):
         async with asyncio.timeout(1.0):
             await writer.wait_closed()
     status, reason = judge_metric(check.thresholds, elapsed, "connected in", "s")
-    return make_sample(check, status, f"{where} {reason}", value=elapsed, latency=elapsed)
+    evidence = f"TCP connect {where}: connected in {elapsed * 1000:.1f} ms"
+    if peer and local:
+        evidence += f" ({local[0]}:{local[1]} -> {peer[0]}:{peer[1]})"
+    return make_sample(check, status, f"{where} {reason}", value=elapsed, latency=elapsed, evidence=evidence)
 
 
 def _describe(exc: OSError, where: str) -> str:

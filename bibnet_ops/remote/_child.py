@@ -150,7 +150,7 @@ class CollectorServer:
 
     def _welcome(self, session: Session) -> None:
         # On the loop, between two engine events: the snapshot and the stream that follows it leave no gap.
-        session.outbox.extend(snapshot_events(self.collector.engine))
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
         with self._sessions_lock:
             self.sessions = (*self.sessions, session)
             self.streaming = (*self.streaming, session)
@@ -246,6 +246,10 @@ class CollectorServer:
             self._detach(session)
 
     def _handle(self, session: Session, command: Command) -> None:
+        if command.name == "reload":
+            assert self.loop is not None
+            self.loop.create_task(self._reload(session, command), name="bibnet-reload")
+            return
         try:
             value = self._run(session, command)
         except Exception as exc:  # the dashboard shows the error to the person who asked
@@ -263,7 +267,7 @@ class CollectorServer:
             self._resync(session)
             return None
         if command.name == "evidence":
-            return collector.engine.evidence(args["check_id"])
+            return collector.evidence(args["check_id"])
         alerting = collector.alerting
         if alerting is None:
             raise NotAvailableError("no alerting manager running")
@@ -276,6 +280,25 @@ class CollectorServer:
             return {k: a for k, a in alerting.acks.items() if a.active(now)}
         raise ValueError(f"unknown command {command.name!r}")
 
+    async def _reload(self, session: Session, command: Command) -> None:
+        """Re-read the configuration directory and apply it; the reply is the outcome (or the config's issues)."""
+        from bibnet_ops.inventory import load_inventory
+
+        try:
+            if self.spec.config_dir is None:
+                raise NotAvailableError("this collector was given its inventory, not a directory to re-read")
+            inventory = await asyncio.to_thread(load_inventory, self.spec.config_dir)
+            result = self.collector.reload(inventory)
+            log.warning("reloaded %s: %s", self.spec.config_dir, result.summary())
+        except Exception as exc:  # a ConfigError travels whole: the console lists its file:line issues
+            self.collector.reload_failed()
+            log.warning("reload refused: %s", exc)
+            if command.id:
+                session.outbox.message(Reply(command.id, None, *pack_error(exc)))
+            return
+        if command.id:
+            session.outbox.message(Reply(command.id, {"result": result, "inventory": inventory}))
+
     # Resynchronising a dashboard that lost state events.
 
     def _lost_state(self, session: Session) -> None:
@@ -286,7 +309,7 @@ class CollectorServer:
     def _resync(self, session: Session) -> None:
         session.resync_pending = False
         session.outbox.lost_state = False
-        session.outbox.extend(snapshot_events(self.collector.engine))
+        session.outbox.extend(snapshot_events(self.collector.snapshot()))
 
 
 def main(argv: list[str]) -> int:

@@ -94,10 +94,11 @@ class CollectorProcess:
         self._checks = list(inventory.checks)
         self._attached: Path | None = None
         # Known before the child opens it, so maintenance windows and history work from the first frame.
-        self.store_path: StoreTarget | None = None
+        self.store_path: Path | StoreTarget | None = None  # a SQLite file's Path, else the target (prints redacted)
         if store is not False:
             given = None if store is None or store is True else store
-            self.store_path = resolve_store(given, inventory.settings, inventory.root)
+            target = resolve_store(given, inventory.settings, inventory.root)
+            self.store_path = target.path or target
         # Room for at least two full snapshots, or a resync could never get through whole.
         self.limit = max(limit, 2 * (len(inventory.checks) + len(inventory.sites)))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -391,6 +392,21 @@ class CollectorProcess:
         if not self.running or (self.ready is not None and not self.ready.alerting):
             return None
         return self._call("acks", {})
+
+    def reload_config(self) -> Future[Any]:
+        """Make the child re-read its configuration directory and apply it (`Collector.reload`).
+
+        The future holds `{"result": Reconfiguration, "inventory": Inventory}`, or raises the
+        `ConfigError` listing the new configuration's issues (the running one stays).
+        """
+        future = self._call("reload", {})
+
+        def follow(done: Future[Any]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                self._checks = list(done.result()["inventory"].checks)  # poll_now matches the new checks
+
+        future.add_done_callback(follow)
+        return future
 
     def _call(self, name: str, args: dict[str, Any]) -> Future[Any]:
         future: Future[Any] = Future()

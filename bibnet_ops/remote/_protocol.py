@@ -71,7 +71,7 @@ class Command:
     """Something the dashboard asks of the collector; `id` pairs it with its `Reply` (0: no reply wanted)."""
 
     id: int
-    name: str  # "poll", "ack", "unack", "acks", "evidence", "resync" or "stop"
+    name: str  # "poll", "ack", "unack", "acks", "evidence", "resync", "reload" or "stop"
     args: dict[str, Any] = field(default_factory=dict)
 
 

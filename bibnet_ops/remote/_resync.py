@@ -6,18 +6,16 @@ Each check with a result becomes a `StateChange` and each site with a status a `
 
 from __future__ import annotations
 
-from typing import Any
-
+from bibnet_ops.engine import EngineSnapshot
 from bibnet_ops.events import SiteStatusChange, StateChange
 
 __all__ = ["snapshot_events"]
 
 
-def snapshot_events(engine: Any) -> list[object]:
-    """Every known check state, then every known site status, of `engine` (an `Engine`), now."""
+def snapshot_events(snapshot: EngineSnapshot) -> list[object]:
+    """Every known check state, then every known site status, of an engine's (or collector's) `snapshot()`."""
     events: list[object] = []
-    for check_id in engine.check_ids:
-        c = engine.check_state(check_id)
+    for c in snapshot.checks.values():
         if c.status is None:
             continue
         reason = c.last.reason if c.last is not None else ""
@@ -35,11 +33,7 @@ def snapshot_events(engine: Any) -> list[object]:
                 flapping=c.flapping,
             )
         )
-    for site_id in engine.inventory.sites:
-        try:
-            s = engine.site_state(site_id)
-        except KeyError:  # a site the engine does not follow (no checks selected)
-            continue
+    for s in snapshot.sites.values():
         if s.status is None:
             continue
         events.append(

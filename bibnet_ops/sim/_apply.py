@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bibnet_ops.sim._endpoints import Endpoint, HttpEndpoint, SnmpEndpoint
-from bibnet_ops.sim._faults import Fault, FaultKind
+from bibnet_ops.sim._faults import FAULT_PARAMS, Fault, FaultKind
+from bibnet_ops.sim._hostile import HTTP_BEHAVIOURS, SNMP_BEHAVIOURS
 
 __all__ = ["ActiveFault", "apply_fault"]
 
@@ -103,6 +104,17 @@ def apply_fault(
                 ep.set_effect(token, ("down", "refuse"))
             af.handles.append(asyncio.get_running_loop().call_later(downtime, clear_effects))
             af.undo.append(clear_effects)
+    elif kind.value in HTTP_BEHAVIOURS or kind.value in SNMP_BEHAVIOURS:
+        http = kind.value in HTTP_BEHAVIOURS
+        chosen = [ep for ep in targets if isinstance(ep, HttpEndpoint)] if http else [
+            ep for ep in targets if isinstance(ep, SnmpEndpoint) and ep.version != "3"]
+        if not chosen:
+            served = "HTTP endpoint" if http else "v1/v2c SNMP agent"
+            warn(f"{fault.describe()}: the target has no {served}, skipped")
+        params = {name: fault.param(name) for name in FAULT_PARAMS[kind]}
+        for ep in chosen:
+            ep.set_effect(token, ("hostile", (kind.value, params)))
+        af.undo.append(clear_effects)
     elif kind is FaultKind.CERT_EXPIRY:
         tls = [ep for ep in targets if isinstance(ep, HttpEndpoint) and ep.tls]
         if not tls:

@@ -15,7 +15,8 @@ from bibnet_ops.sim._state import AgentState, ScannerState
 
 __all__ = ["Effect", "Endpoint", "HttpEndpoint", "SnmpEndpoint"]
 
-# An effect a fault has on an endpoint: ("down", mode), ("slow", seconds) or ("garbage", True).
+# An effect a fault has on an endpoint: ("down", mode), ("slow", seconds), ("garbage", True) or
+# ("hostile", (behaviour, parameters)); the latest hostile behaviour wins.
 Effect = tuple[str, Any]
 _DOWN_ORDER = ("refuse", "drop", "blackhole")
 
@@ -47,6 +48,7 @@ class Endpoint:
         cond.down = min(downs, key=_DOWN_ORDER.index) if downs else None
         cond.delay = max((float(v) for k, v in self.effects.values() if k == "slow"), default=0.0)
         cond.garbage = any(k == "garbage" for k, _ in self.effects.values())
+        cond.hostile = next((v for k, v in reversed(self.effects.values()) if k == "hostile"), None)
         self.apply()
 
     def apply(self) -> None:

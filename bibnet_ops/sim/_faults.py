@@ -46,6 +46,17 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"
     CERT_EXPIRY = "cert_expiry"
     HUB_DOWN = "hub_down"
+    # hostile HTTP servers (see _hostile and docs/hostile.md)
+    TRICKLE = "trickle"
+    ENDLESS_BODY = "endless_body"
+    LYING_LENGTH = "lying_length"
+    NOT_HTTP = "not_http"
+    HUGE_HEADERS = "huge_headers"
+    KEEPALIVE_CLOSE = "keepalive_close"
+    ENDLESS_TOKENS = "endless_tokens"
+    # hostile SNMP agents (v1/v2c)
+    WRONG_REQUEST_ID = "wrong_request_id"
+    OVERSIZED_VALUE = "oversized_value"
 
 
 # Per-kind parameters a fault accepts, with their defaults (durations in seconds).
@@ -60,9 +71,21 @@ FAULT_PARAMS: dict[FaultKind, dict[str, Any]] = {
     FaultKind.GARBAGE: {},
     FaultKind.CERT_EXPIRY: {"days": 7.0},
     FaultKind.HUB_DOWN: {"mode": "refuse"},
+    FaultKind.TRICKLE: {"rate": 1.0},
+    FaultKind.ENDLESS_BODY: {},
+    FaultKind.LYING_LENGTH: {"extra": 4096},
+    FaultKind.NOT_HTTP: {},
+    FaultKind.HUGE_HEADERS: {"count": 20_000},
+    FaultKind.KEEPALIVE_CLOSE: {"idle": 0.0, "race": False},
+    FaultKind.ENDLESS_TOKENS: {},
+    FaultKind.WRONG_REQUEST_ID: {},
+    FaultKind.OVERSIZED_VALUE: {"size": 60_000},
 }
 OUTAGE_MODES = ("refuse", "drop", "blackhole")
-_DURATION_PARAMS = {"delay", "period", "downtime", "lag"}
+_DURATION_PARAMS = {"delay", "period", "downtime", "lag", "idle"}
+# numeric parameters of the hostile kinds: (smallest, largest) accepted
+_BOUNDS: dict[str, tuple[float, float]] = {
+    "rate": (0.01, 1e6), "extra": (1, 1 << 30), "count": (1, 200_000), "size": (1, 65_000)}
 
 _DURATION_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*"
                           r"(?:(\d+(?:\.\d+)?)\s*m(?!s))?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*"
@@ -180,6 +203,13 @@ def _fault_from(entry: dict[str, Any], where: str) -> Fault:
         raise ScenarioError(f"{where}: {exc}") from None
     if "mode" in params and params["mode"] not in OUTAGE_MODES:
         raise ScenarioError(f"{where}: mode must be one of {', '.join(OUTAGE_MODES)}")
+    for name, (low, high) in _BOUNDS.items():
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)
+                                  or not low <= value <= high):
+            raise ScenarioError(f"{where}: {name} must be a number from {low:g} to {high:g}")
+    if "race" in params and not isinstance(params["race"], bool):
+        raise ScenarioError(f"{where}: race must be true or false")
     if kind is FaultKind.FLAPPING and float(params.get("period", 60.0)) <= 0:
         raise ScenarioError(f"{where}: period must be positive")
     device = entry.get("device")

@@ -3,7 +3,9 @@
 Each simulated catalogue (and the simulator's admin endpoint) is one `HttpServer`. Its `conditions`
 decide how it behaves: down with mode "refuse" closes the listening socket (connection refused),
 "drop" accepts then resets, "blackhole" accepts and never answers; `delay` slows every reply;
-`garbage` replaces the body with junk.
+`garbage` replaces the body with junk; `hostile` plays one of the behaviours of `_hostile` (trickle,
+endless body, lying Content-Length, not HTTP, huge headers, closing kept-alive connections, endless
+OAI-PMH resumption tokens).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import asyncio
 import contextlib
 import inspect
 import ssl
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from urllib.parse import parse_qsl, urlsplit
+
+from bibnet_ops.sim._hostile import Hostile, endless_page, endless_plan, is_reply_behaviour, write_reply
 
 __all__ = ["HttpConditions", "HttpServer", "Request", "Response"]
 
@@ -52,6 +57,7 @@ class HttpConditions:
     down: str | None = None
     delay: float = 0.0
     garbage: bool = False
+    hostile: Hostile | None = None
 
 
 Handler = Callable[[Request, bool], Response | Awaitable[Response]]
@@ -78,6 +84,7 @@ class HttpServer:
         self.ssl_context = ssl_context or (lambda: None)
         self.port = 0
         self.requests = 0
+        self.dropped = 0  # requests read on a kept-alive connection, then closed unanswered
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._pending: asyncio.Task[None] | None = None
@@ -164,14 +171,25 @@ class HttpServer:
                 writer.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served = 0
+        idle_since = time.monotonic()
         while True:
             if self.conditions.down == "drop":
                 writer.transport.abort()
                 return
+            keepalive = self._keepalive()
             try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except asyncio.IncompleteReadError:
+                if served and keepalive is not None and not keepalive[1]:
+                    # the keep-alive timer fires while the connection waits: close without a word, as Apache does
+                    async with asyncio.timeout(keepalive[0]):
+                        head = await reader.readuntil(b"\r\n\r\n")
+                else:
+                    head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, TimeoutError):
                 return
+            if served and keepalive is not None and time.monotonic() - idle_since >= keepalive[0]:
+                self.dropped += 1
+                return  # the request crossed the server's close on the wire: it is never answered
             if self.conditions.down:
                 if self.conditions.down != "blackhole":
                     writer.transport.abort()
@@ -192,15 +210,40 @@ class HttpServer:
                 if self.conditions.down:
                     writer.transport.abort()
                     return
-            result = self.handler(request, self.conditions.garbage)
-            response = await result if inspect.isawaitable(result) else result
+            hostile = self.conditions.hostile
+            response = await self._answer(request, hostile)
             self.requests += 1
             keep = (version == "HTTP/1.1" and headers.get("connection", "").lower() != "close") or (
                 headers.get("connection", "").lower() == "keep-alive")
-            writer.write(self._encode(response, method == "HEAD", keep))
-            await writer.drain()
-            if not keep:
+            reply = self._encode(response, method == "HEAD", keep)
+            if hostile is not None and is_reply_behaviour(hostile):
+                await write_reply(hostile, writer, reply)
                 return
+            writer.write(reply)
+            await writer.drain()
+            served += 1
+            idle_since = time.monotonic()
+            if not keep or (keepalive is not None and keepalive == (0.0, False)):
+                return
+
+    def _keepalive(self) -> tuple[float, bool] | None:
+        """(idle seconds, race) when the server closes kept-alive connections without saying so."""
+        hostile = self.conditions.hostile
+        if hostile is None or hostile[0] != "keepalive_close":
+            return None
+        return float(hostile[1].get("idle", 0.0)), bool(hostile[1].get("race", False))
+
+    async def _answer(self, request: Request, hostile: Hostile | None) -> Response:
+        plan = endless_plan(request.query) if hostile is not None and hostile[0] == "endless_tokens" else None
+        if plan is not None:
+            request = replace(request, query=plan[1])
+        result = self.handler(request, self.conditions.garbage)
+        response = await result if inspect.isawaitable(result) else result
+        if plan is not None:
+            page = endless_page(response.body, *plan)
+            if page is not None:
+                response = replace(response, body=page)
+        return response
 
     @staticmethod
     def _encode(response: Response, head_only: bool, keep: bool) -> bytes:

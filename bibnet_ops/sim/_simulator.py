@@ -59,12 +59,15 @@ class Simulator:
         always_open: libraries count as open around the clock (scanners keep scanning), for demos.
         tls_sites: sites whose catalogue is served over HTTPS besides those with https addresses.
         v3_devices: `site/device` -> "authPriv" or "noAuthNoPriv" to serve SNMPv3 there.
+        catalogue_records: records each catalogue's OAI-PMH repository holds at start (200 by default),
+            for every site or per site id; a million cost no more memory than two hundred.
     """
 
     def __init__(self, network: Inventory | Sequence[Site] | None = None, *,
                  scenario: Scenario | None = None, seed: int | None = None, sites: int | None = None,
                  always_open: bool = False, tls_sites: Iterable[str] = (),
                  v3_devices: dict[str, str] | None = None,
+                 catalogue_records: int | dict[str, int] | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.inventory = network if isinstance(network, Inventory) else None
         source = list(network.sites.values()) if isinstance(network, Inventory) else (
@@ -76,6 +79,7 @@ class Simulator:
         self.always_open = always_open
         self.tls_sites = set(tls_sites)
         self.v3_devices = dict(v3_devices or {})
+        self.catalogue_records = catalogue_records
         self.clock = clock
         self.community = "sim-" + secrets.token_hex(6)
         self.v3_auth_key = secrets.token_hex(12)
@@ -103,7 +107,9 @@ class Simulator:
             rng = random.Random(f"{self.seed}:{site.id}")
             eps: list[Endpoint] = []
             https: dict[tuple[str, str], HttpEndpoint] = {}
-            catalogue = CatalogueState(rng, now)
+            records = self.catalogue_records
+            size = records.get(site.id, 200) if isinstance(records, dict) else (records or 200)
+            catalogue = CatalogueState(rng, now, size)
             opening = OpeningClock(site.opening_hours, self.always_open)
             for device in site.devices:
                 url = urlsplit(device.address) if "://" in device.address else None

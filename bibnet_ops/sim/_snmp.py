@@ -3,7 +3,8 @@
 v1/v2c agents are one asyncio DatagramProtocol per device that decodes GET/GETNEXT/GETBULK with
 pysnmp's protocol API and answers from a MibView, which scales to thousands of agents on one loop.
 v3 agents (a handful) use one pysnmp SnmpEngine each for USM, with a MIB controller over the same
-MibView; both honour the endpoint's fault state (silent when down, delayed when slow, junk when garbage).
+MibView; both honour the endpoint's fault state (silent when down, delayed when slow, junk when garbage);
+v1/v2c agents also play the hostile SNMP behaviours of `_hostile` (wrong request id, oversized value).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pyasn1.error import PyAsn1Error
 from pysnmp.proto import api
 from pysnmp.proto.api import v2c
 
+from bibnet_ops.sim._hostile import Hostile, mangle_snmp
 from bibnet_ops.sim._mib import MibView, Oid, Value
 
 __all__ = ["SnmpConditions", "V2cAgent", "V3Agent", "answer_v2c", "to_asn1"]
@@ -32,6 +34,7 @@ class SnmpConditions:
     down: str | None = None
     delay: float = 0.0
     garbage: bool = False
+    hostile: Hostile | None = None  # v1/v2c agents only: a wrong request id, an oversized value
 
 
 def to_asn1(value: Value) -> Any:
@@ -138,6 +141,8 @@ class V2cAgent(asyncio.DatagramProtocol):
         reply = os.urandom(48) if cond.garbage else answer_v2c(self.view, self.community, data)
         if reply is None or self.transport is None:
             return
+        if cond.hostile is not None and not cond.garbage:
+            reply = mangle_snmp(cond.hostile, reply)
         if cond.delay > 0:
             asyncio.get_running_loop().call_later(cond.delay, self._send, reply, addr)
         else:

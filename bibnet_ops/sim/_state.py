@@ -161,16 +161,29 @@ class CatalogueState:
     Records get ascending datestamps as cataloguers add or edit them (a few per hour at any time:
     holdings updates touch records overnight too). A stalled sync stops datestamps advancing and may
     hide the records of the last `lag` seconds, so the lag a harvester sees starts high and grows.
+
+    `records` sizes the catalogue at start: past a few hundred its records are implicit, evenly spread
+    over the year before the start (record i's datestamp is computed, not stored), so a repository of a
+    million records costs no more memory than one of two hundred; records catalogued after the start
+    are stored as they come.
     """
 
     FIRST_BIBLIO = 1000
+    IMPLICIT_FROM = 1000  # catalogues at least this large keep their initial records implicit
 
     def __init__(self, rng: random.Random, now: float, initial: int = 200) -> None:
         self.rng = rng
         self.interval = rng.uniform(600.0, 2400.0)  # mean seconds between record changes
         span = 365 * 86400
-        self.datestamps = array("d", sorted(now - rng.uniform(60, span) for _ in range(initial)))
-        self.datestamps[-1] = now - rng.uniform(5, self.interval)
+        self.implicit = initial if initial >= self.IMPLICIT_FROM else 0
+        self.step, self.first = 0.0, 0.0
+        if self.implicit:
+            self.datestamps = array("d")
+            self.step = span / (self.implicit - 1)
+            self.first = now - rng.uniform(5, self.interval) - span
+        else:
+            self.datestamps = array("d", sorted(now - rng.uniform(60, span) for _ in range(initial)))
+            self.datestamps[-1] = now - rng.uniform(5, self.interval)
         self.next_time = now + rng.expovariate(1.0 / self.interval)
         self.stalled = 0
         self.cutoff: float | None = None  # records newer than this are hidden while stalled
@@ -191,10 +204,37 @@ class CatalogueState:
         elif not self.stalled:
             self.cutoff = None
 
+    def stamp(self, index: int) -> float:
+        """Datestamp of the index-th record (oldest first)."""
+        if index < self.implicit:
+            return self.first + index * self.step
+        return self.datestamps[index - self.implicit]
+
+    def _left(self, t: float) -> int:
+        """Number of records older than `t`."""
+        if self.implicit and t <= self.stamp(self.implicit - 1):
+            k = min(max(int((t - self.first) / self.step), 0), self.implicit - 1)
+            # the division's rounding is settled against the very datestamps the provider lists
+            while k > 0 and self.stamp(k - 1) >= t:
+                k -= 1
+            while k < self.implicit and self.stamp(k) < t:
+                k += 1
+            return k
+        return self.implicit + bisect_left(self.datestamps, t)
+
+    def _right(self, t: float) -> int:
+        """Number of records at or before `t`."""
+        if self.implicit and t < self.stamp(self.implicit - 1):
+            return self._left(t) + (1 if t >= self.first and self.stamp(self._left(t)) == t else 0)
+        return self.implicit + bisect_right(self.datestamps, t)
+
+    def _total(self) -> int:
+        return self.implicit + len(self.datestamps)
+
     def _visible(self) -> int:
         if self.cutoff is None:
-            return len(self.datestamps)
-        return max(1, bisect_right(self.datestamps, self.cutoff))
+            return self._total()
+        return max(1, self._right(self.cutoff))
 
     def count(self, now: float) -> int:
         self.settle(now)
@@ -202,25 +242,25 @@ class CatalogueState:
 
     def newest(self, now: float) -> float:
         self.settle(now)
-        return self.datestamps[self._visible() - 1]
+        return self.stamp(self._visible() - 1)
 
     def earliest(self) -> float:
-        return self.datestamps[0]
+        return self.stamp(0)
 
     def select(self, now: float, since: float | None, until: float | None) -> tuple[int, int]:
         """Index range [lo, hi) of records whose datestamp lies within [since, until]."""
         self.settle(now)
-        lo = 0 if since is None else bisect_left(self.datestamps, since)
+        lo = 0 if since is None else self._left(since)
         hi = self._visible()
         if until is not None:
-            hi = min(hi, bisect_right(self.datestamps, until))
+            hi = min(hi, self._right(until))
         return lo, max(lo, hi)
 
     def record(self, index: int) -> tuple[int, float, str, str, int]:
         """(biblionumber, datestamp, title, author, year) of the index-th record."""
         title = _TITLES[(index * 7) % len(_TITLES)]
         author = _AUTHORS[(index * 5) % len(_AUTHORS)]
-        return self.FIRST_BIBLIO + index, self.datestamps[index], title, author, 1950 + (index * 13) % 75
+        return self.FIRST_BIBLIO + index, self.stamp(index), title, author, 1950 + (index * 13) % 75
 
 
 def opening_hours_default() -> OpeningHours:

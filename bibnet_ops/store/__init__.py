@@ -29,6 +29,7 @@ from bibnet_ops.store._open import StoreLike, StoreTarget, open_store, resolve_s
 from bibnet_ops.store._paths import default_store_path, store_path
 from bibnet_ops.store._pg import PgStore
 from bibnet_ops.store._pg_conn import is_postgres_url, redact_dsn
+from bibnet_ops.store._pg_copy import import_sqlite
 from bibnet_ops.store._pg_schema import PG_SCHEMA_VERSION
 from bibnet_ops.store._read import HistoryEvent, HistoryReader, SiteUptime
 from bibnet_ops.store._schema import SCHEMA_VERSION
@@ -66,6 +67,7 @@ __all__ = [
     "active_window",
     "check_infos",
     "default_store_path",
+    "import_sqlite",
     "in_maintenance",
     "init_store",
     "is_postgres_url",

@@ -77,12 +77,12 @@ class PgStore(_PgWriteMixin, _PgUpkeepMixin, _PgQueryMixin, _PgMaintenanceMixin)
                 )
         elif version < PG_SCHEMA_VERSION:
             pg_migrate(self.pg, self.name)
-        if not self.readonly:
+        row = self.pg.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+        if row is None and not self.readonly:  # only the first writer records it (an operator may not write meta)
             with self._tx():
                 self.pg.execute(
                     "INSERT INTO meta VALUES ('timezone', %s) ON CONFLICT (key) DO NOTHING", (timezone,)
                 )
-        row = self.pg.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
         self.timezone = row[0] if row else timezone
         self._load_checks()
         if not self.readonly:

@@ -64,7 +64,8 @@ class _PgBase(_SqliteBase):
     # ------------------------------------------------------------------ checks
     def register_checks(self, checks: Iterable[CheckInfo]) -> None:
         """Record checks (ids, site, device, metric, device kind); existing ones get their details updated."""
-        rows = sorted({c.check_id: c for c in checks}.values(), key=lambda c: c.check_id)  # one lock order
+        # ids in the order given, as SQLite gives them: reads ordered by check come out the same
+        rows = list({c.check_id: c for c in checks}.values())
         with self._tx():
             cur = self.pg.cursor()
             cur.executemany(

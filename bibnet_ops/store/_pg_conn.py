@@ -66,6 +66,9 @@ def pg_error(exc: BaseException, name: str, secrets: Sequence[str] = ()) -> Stor
         if secret:
             text = text.replace(secret, "***")
     message = f"cannot use history store {name}: {text}"
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction):
+        message = (f"history store {name} refused the change: {text} "
+                   f"(the role connected may not do this: see the roles in docs/store.md)")
     refused_login = "password authentication failed" in text or "no password supplied" in text
     if isinstance(exc, psycopg.OperationalError) and not refused_login and "does not exist" not in text:
         return StoreUnreachableError(message)
@@ -97,8 +100,9 @@ class PgDsn:
         kwargs: dict[str, Any] = {"autocommit": True, "connect_timeout": CONNECT_TIMEOUT}
         if self.password is not None:
             kwargs["password"] = self.password
-        if readonly:
-            kwargs["options"] = "-c default_transaction_read_only=on"
+        if readonly:  # added to the URL's own options (a search_path, say), not instead of them
+            given = str(self.params.get("options") or "")
+            kwargs["options"] = f"{given} -c default_transaction_read_only=on".strip()
         kwargs.setdefault("application_name", "bibnet-ops")
         return kwargs
 

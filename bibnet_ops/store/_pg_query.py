@@ -1,4 +1,4 @@
-"""The read side of the PostgreSQL history store: transitions, rollups and collector runs over a period.
+"""The read side of the PostgreSQL history store: transitions and collector runs over a period (rollups: `_pg_rollups`).
 
 Each query returns rows in the order the SQLite store's does (time, then insertion order), and times are
 divided into seconds in Python as SQLite does in SQL (both IEEE divisions), so that reports built from
@@ -8,13 +8,11 @@ either store are byte for byte the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from bibnet_ops.store._api import CollectorRun, Rollup, SiteTransition, Transition
-from bibnet_ops.store._pg_base import ROLLUP_COLS, _PgBase, ms, tier_table
-from bibnet_ops.store._rollup import Agg, bucket_of, bucket_start
+from bibnet_ops.store._api import CollectorRun, SiteTransition, Transition
+from bibnet_ops.store._pg_base import _PgBase, ms
 
 
 def _s(value: int | None) -> float | None:
@@ -27,15 +25,15 @@ class _PgQueryMixin(_PgBase):
             return list(self.pg.execute(sql, tuple(params)).fetchall())
 
     def _last_before(self, since: float, ids: list[int] | None, hard_only: bool, columns: str) -> list[tuple[Any, ...]]:
-        """Each check's last transition before `since` (its state then), ordered by time then check."""
+        """Each check's last transition before `since` (its state then), by check name (as SQLite reads them)."""
         hard = "AND hard = 1" if hard_only else ""
         where, params = ("", ()) if ids is None else ("WHERE c.id = ANY(%s)", (ids,))
         rows = self._fetch(
             f"SELECT {columns} FROM checks c CROSS JOIN LATERAL (SELECT * FROM transitions "
-            f"WHERE check_id = c.id AND t < %s {hard} ORDER BY t DESC, id DESC LIMIT 1) tr {where} ORDER BY c.id",
+            f"WHERE check_id = c.id AND t < %s {hard} ORDER BY t DESC, id DESC LIMIT 1) tr {where} ORDER BY c.name",
             (ms(since), *params),
         )
-        return sorted(rows, key=itemgetter(1))
+        return rows
 
     def transitions(
         self, since: float, until: float, check_ids: Sequence[str] | None = None, hard_only: bool = True
@@ -45,7 +43,7 @@ class _PgQueryMixin(_PgBase):
         hard = "AND hard = 1" if hard_only else ""
         where_ids, params = ("", ()) if ids is None else ("AND check_id = ANY(%s)", (ids,))
         cols = "tr.check_id, tr.t, tr.old, tr.new, tr.hard, tr.reason, tr.flapping"
-        before = self._last_before(since, ids, hard_only, cols)
+        before = sorted(self._last_before(since, ids, hard_only, cols), key=itemgetter(1))
         rows = self._fetch(
             f"SELECT check_id, t, old, new, hard, reason, flapping FROM transitions tr "
             f"WHERE t >= %s AND t < %s {hard} {where_ids} ORDER BY t, id",
@@ -65,7 +63,7 @@ class _PgQueryMixin(_PgBase):
         where_ids, params = ("", ()) if ids is None else ("AND check_id = ANY(%s)", (ids,))
         out: dict[str, list[tuple[float, str, str]]] = {}
         before = self._last_before(since, ids, True, "tr.check_id, tr.t, tr.new, tr.reason")
-        for cid, t, new, reason in sorted(before, key=itemgetter(0)):
+        for cid, t, new, reason in before:
             out[self._name(cid)] = [(t / 1000.0, new, reason)]
         rows = self._fetch(
             f"SELECT check_id, t, new, reason FROM transitions "
@@ -96,100 +94,6 @@ class _PgQueryMixin(_PgBase):
             (ms(since), *params),
         )
         return [SiteTransition(r[0], r[1] / 1000.0, r[2], r[3], r[4], r[5]) for r in [*before, *rows]]
-
-    def rollups(self, tier: str, since: float, until: float, check_ids: Sequence[str] | None = None) -> list[Rollup]:
-        """Rollups of a tier whose bucket starts in [since, until), ordered by check then time."""
-        table = tier_table(tier)
-        ids = self._ids(check_ids)
-        lo, hi = self._bucket_range(tier, since, until)
-        where_ids, params = ("", ()) if ids is None else ("AND check_id = ANY(%s)", (ids,))
-        rows = self._fetch(
-            f"SELECT check_id, bucket, {ROLLUP_COLS} FROM {table} "
-            f"WHERE bucket >= %s AND bucket < %s {where_ids} ORDER BY check_id, bucket",
-            (lo, hi, *params),
-        )
-        out = []
-        for row in rows:
-            agg = Agg.from_row(row[2:])
-            out.append(
-                Rollup(
-                    check_id=self._name(row[0]),
-                    start=bucket_start(tier, row[1], self.timezone),
-                    count=agg.n,
-                    failures=agg.failures,
-                    latency_min=_s(agg.lat_min),
-                    latency_avg=agg.lat_sum / agg.lat_n / 1000.0 if agg.lat_n else None,
-                    latency_max=_s(agg.lat_max),
-                    value_min=agg.v_min,
-                    value_avg=agg.v_sum / agg.v_n if agg.v_n else None,
-                    value_max=agg.v_max,
-                    value_last=agg.v_last,
-                    delta=agg.delta,
-                )
-            )
-        return out
-
-    def _bucket_range(self, tier: str, since: float, until: float) -> tuple[int, int]:
-        lo, hi = bucket_of(tier, since, self.timezone), bucket_of(tier, until, self.timezone)
-        if bucket_start(tier, lo, self.timezone) < since:
-            lo += 1
-        if bucket_start(tier, hi, self.timezone) < until:
-            hi += 1
-        return lo, hi
-
-    def delta_sums(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, float]:
-        """Sum of counter increments per check over buckets starting in [since, until)."""
-        lo, hi = self._bucket_range(tier, since, until)
-        rows = self._fetch(
-            f"SELECT check_id, coalesce(sum(delta), 0) FROM {tier_table(tier)} "
-            f"WHERE check_id = ANY(%s) AND bucket >= %s AND bucket < %s GROUP BY check_id ORDER BY check_id",
-            (self._ids(check_ids) or [], lo, hi),
-        )
-        return {self._name(cid): float(total) for cid, total in rows}
-
-    def bucket_maxima(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, list[float]]:
-        """Each bucket's maximum value per check (in time order) over buckets starting in [since, until)."""
-        lo, hi = self._bucket_range(tier, since, until)
-        # a bucket with one value stores it as v_sum only (see Agg.to_row); values are in thousandths
-        rows = self._fetch(
-            f"SELECT check_id, coalesce(v_max, v_sum) / 1000.0 FROM {tier_table(tier)} "
-            f"WHERE check_id = ANY(%s) AND bucket >= %s AND bucket < %s AND coalesce(v_n, n) > 0 "
-            f"ORDER BY check_id, bucket",
-            (self._ids(check_ids) or [], lo, hi),
-        )
-        return {self._name(cid): [value for _, value in group] for cid, group in groupby(rows, itemgetter(0))}
-
-    def bucket_counts(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, int]:
-        """How many buckets with a value each check has among those starting in [since, until)."""
-        lo, hi = self._bucket_range(tier, since, until)
-        rows = self._fetch(
-            f"SELECT check_id, count(*) FROM {tier_table(tier)} WHERE check_id = ANY(%s) AND bucket >= %s "
-            f"AND bucket < %s AND coalesce(v_n, n) > 0 GROUP BY check_id ORDER BY check_id",
-            (self._ids(check_ids) or [], lo, hi),
-        )
-        return {self._name(cid): int(count) for cid, count in rows}
-
-    def bucket_top(self, tier: str, since: float, until: float, check_ids: Sequence[str], n: int) -> list[float]:
-        """The `n` largest of the bucket maxima `bucket_maxima` gives for these checks, largest first."""
-        lo, hi = self._bucket_range(tier, since, until)
-        rows = self._fetch(
-            f"SELECT coalesce(v_max, v_sum) / 1000.0 AS v FROM {tier_table(tier)} "
-            f"WHERE check_id = ANY(%s) AND bucket >= %s AND bucket < %s AND coalesce(v_n, n) > 0 "
-            f"ORDER BY v DESC LIMIT %s",
-            (self._ids(check_ids) or [], lo, hi, n),
-        )
-        return [value for (value,) in rows]
-
-    def oldest_bucket(self, tier: str, check_ids: Sequence[str]) -> float | None:
-        """Start of the oldest bucket kept for any of these checks (None if there is none)."""
-        ids = (self._ids(check_ids) or [])[:20]  # the tier's retention is the same for every check: a few do
-        rows = self._fetch(
-            f"SELECT min(b) FROM unnest(%s::integer[]) AS c(id) "
-            f"CROSS JOIN LATERAL (SELECT min(bucket) AS b FROM {tier_table(tier)} WHERE check_id = c.id) m",
-            (ids,),
-        )
-        oldest = rows[0][0] if rows else None
-        return None if oldest is None else bucket_start(tier, oldest, self.timezone)
 
     def runs(self, since: float, until: float) -> list[CollectorRun]:
         """Collector runs overlapping [since, until)."""

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from bibnet_ops.store._api import DeviceSpans
 from bibnet_ops.store._device_spans import _KEPT_KEY, _RULE_KEY, RULE, _DeviceSpansMixin
-from bibnet_ops.store._pg_base import _PgBase, ms
+from bibnet_ops.store._pg_base import ms
+from bibnet_ops.store._pg_rollups import _PgRollupsMixin
 from bibnet_ops.store._rollup import bucket_of
 from bibnet_ops.store._sqlite_retention import Retention
 
 _SPANS_LOCK = 0x6269626E7370  # advisory lock key: "bibnsp"
 
 
-class _PgUpkeepMixin(_PgBase, _DeviceSpansMixin):
+class _PgUpkeepMixin(_PgRollupsMixin, _DeviceSpansMixin):
     retention: Retention
     _retention_cursor: tuple[int, int]
 
@@ -81,11 +82,9 @@ class _PgUpkeepMixin(_PgBase, _DeviceSpansMixin):
                 continue
             cutoff = bucket_of(tier, now - days * 86400, self.timezone)
             with self._tx():
-                cur = self.pg.execute(
-                    f"DELETE FROM rollup_{tier} WHERE check_id = ANY(%s) AND bucket < %s", (ids, cutoff)
-                )
+                deleted = self._expire_rollups(tier, ids, cutoff)
             self._retention_cursor = (stage, ids[-1])
-            return int(cur.rowcount)
+            return deleted
         if stage == len(tiers) and self.retention.transitions_days is not None:
             cutoff_ms = ms(now - float(self.retention.transitions_days) * 86400)
             # each check's last hard transition before the cutoff stays: it holds the check's state after it

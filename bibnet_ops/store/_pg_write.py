@@ -1,7 +1,8 @@
 """The write path of the PostgreSQL history store: batches of transitions and rollups, collector runs.
 
 A batch is one transaction sent in pipeline mode (psycopg's `executemany`), so its cost is a few round
-trips whatever its size: rollups are read for merging in one query per tier and written back in one.
+trips whatever its size: rollups are read for merging in one query per tier and written back in one
+(see `_pg_rollups.py`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ from collections.abc import Sequence
 
 from bibnet_ops.store._api import SiteTransition, Transition
 from bibnet_ops.store._device_spans import FAR_FUTURE, _DeviceSpansMixin
-from bibnet_ops.store._pg_base import ROLLUP_COLS, _PgBase, ms, tier_table
+from bibnet_ops.store._pg_base import ms
+from bibnet_ops.store._pg_rollups import _PgRollupsMixin
 from bibnet_ops.store._rollup import Agg
 
-_UPSERT_SET = ", ".join(f"{c} = excluded.{c}" for c in ROLLUP_COLS.split(", "))
 
-
-class _PgWriteMixin(_PgBase, _DeviceSpansMixin):
+class _PgWriteMixin(_PgRollupsMixin, _DeviceSpansMixin):
     def write_batch(
         self,
         transitions: Sequence[Transition],
@@ -64,38 +64,6 @@ class _PgWriteMixin(_PgBase, _DeviceSpansMixin):
                     "UPDATE checks SET last_counter = %s WHERE id = %s",
                     [(v, self._check_id(c)) for c, v in counters.items()],
                 )
-
-    def _merge_rollups(self, rollups: Sequence[tuple[str, str, int, Agg]]) -> None:
-        """Fold each aggregate into its stored bucket: one read and one write per tier."""
-        by_tier: dict[str, dict[tuple[int, int], Agg]] = {}
-        for tier, check, bucket, agg in rollups:
-            pending = by_tier.setdefault(tier, {})
-            key = (self._check_id(check), bucket)
-            if key in pending:
-                merged = Agg.from_row(pending[key].to_row())
-                merged.merge(agg)
-                agg = merged
-            pending[key] = agg
-        cur = self.pg.cursor()
-        for tier, pending in by_tier.items():
-            table = tier_table(tier)
-            keys = sorted(pending)  # one lock order for every writer
-            # rows are locked: a collector handing a site over may still be writing its last buckets
-            old = cur.execute(
-                f"SELECT check_id, bucket, {ROLLUP_COLS} FROM {table} "
-                f"WHERE (check_id, bucket) IN (SELECT * FROM unnest(%s::integer[], %s::integer[])) "
-                f"ORDER BY check_id, bucket FOR UPDATE",
-                ([k[0] for k in keys], [k[1] for k in keys]),
-            ).fetchall()
-            for row in old:
-                merged = Agg.from_row(row[2:])
-                merged.merge(pending[(row[0], row[1])])
-                pending[(row[0], row[1])] = merged
-            cur.executemany(
-                f"INSERT INTO {table} (check_id, bucket, {ROLLUP_COLS}) VALUES ({', '.join(['%s'] * 14)}) "
-                f"ON CONFLICT (check_id, bucket) DO UPDATE SET {_UPSERT_SET}",
-                [(cid, bucket, *pending[(cid, bucket)].to_row()) for cid, bucket in keys],
-            )
 
     def start_run(self, now: float, host: str, pid: int) -> int:
         with self._tx():

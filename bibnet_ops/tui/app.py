@@ -32,7 +32,7 @@ from bibnet_ops.tui.commands import RegistryCommands
 from bibnet_ops.tui.console import ConsoleApp
 from bibnet_ops.tui.filters import SiteFilter, load_wilaya_names
 from bibnet_ops.tui.fmt import clock_time, short_site_name
-from bibnet_ops.tui.headerdata import HeaderData
+from bibnet_ops.tui.headerdata import HeaderData, source_notice
 from bibnet_ops.tui.host import Dashboard
 from bibnet_ops.tui.i18n import detect_language, tr, use_language
 from bibnet_ops.tui.keys import use_keymap, with_scope
@@ -241,6 +241,7 @@ class DashboardApp(ConsoleApp):
             title="bibnet-ops",
             read_only=self.read_only,
             collector_stopped=self.collector_stopped,
+            notice=source_notice(self.source),
         )
 
     def refresh_header(self) -> None:
@@ -329,6 +330,22 @@ class DashboardApp(ConsoleApp):
                 screen.reload()
             elif isinstance(screen, ProblemsScreen) and screen.ready and action in ("ack", "unack"):
                 screen.clear_marks()
+
+    def action_collectors(self) -> None:
+        from bibnet_ops.tui.screens.collectors import CollectorsScreen
+
+        if not isinstance(self.screen, CollectorsScreen):
+            self.push_screen(CollectorsScreen())
+
+    def config_reloaded(self, inventory: Inventory) -> None:
+        """The collector runs a reloaded inventory: show its sites and checks from now on."""
+        self.inventory = inventory
+        self.state.follow(inventory)
+        self._refilter(force=True)
+        self.refresh_header()
+
+    def action_reload_config(self) -> None:
+        self.request_reload()
 
     def action_maintenance_list(self) -> None:
         if not isinstance(self.screen, MaintenanceListScreen):

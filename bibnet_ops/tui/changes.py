@@ -247,6 +247,21 @@ class ConsoleChanges:
 
         return self._pool.submit(read)
 
+    # Reloading the collector's configuration.
+
+    def reload_config(self) -> Future[Any]:
+        """Make the collector re-read its configuration (`{"result": Reconfiguration, "inventory": ...}`).
+
+        Raises:
+            ReadOnlyError: the console is read-only.
+        """
+        self.policy.require("collector.reload")
+        reload = getattr(self.acks, "reload_config", None)
+        if reload is None:
+            return _failed(NotAvailableError("no collector process to reload"))
+        future: Future[Any] = reload()
+        return future
+
     # Maintenance windows, through the store.
 
     def start_maintenance(self, request: MaintenanceRequest) -> Future[int]:

@@ -182,6 +182,18 @@ class ConsoleApp(App[None]):
             return
         target.post_message(WindowsLoaded(windows))
 
+    # Reloading the collector's configuration.
+
+    def request_reload(self) -> None:
+        """Make the collector re-read the inventory and templates; an invalid one is refused and listed."""
+        if self.refuse("collector.reload"):
+            return
+        self.notify(tr("note.reloading"))
+        self._start("collector.reload", lambda changes: changes.reload_config())
+
+    def config_reloaded(self, inventory: Any) -> None:
+        """The collector runs a new inventory (the dashboard shows it from now on)."""
+
     # Running a change.
 
     def _start(self, action: str, make: Callable[[ConsoleChanges], Future[Any]], request: Any = None) -> None:
@@ -204,6 +216,9 @@ class ConsoleApp(App[None]):
 
     def on_change_done(self, message: ChangeDone) -> None:
         if not message.ok:
+            if message.action == "collector.reload":
+                self.notify(tr("note.reload_refused", error=message.error), severity="error", timeout=30)
+                return
             self.notify(tr("note.change_failed", error=message.error), severity="error")
             return
         action, result = message.action, message.result
@@ -219,6 +234,9 @@ class ConsoleApp(App[None]):
             self.notify(tr("note.maint_started", id=window_id, target=target, duration=age(request.duration)))
         elif action == "maintenance.end":
             self.notify(tr("note.maint_ended", id=result.id))
+        elif action == "collector.reload":
+            self.notify(tr("note.reloaded", summary=result["result"].summary()))
+            self.config_reloaded(result["inventory"])
         self.change_applied(action)
 
     def change_applied(self, action: str) -> None:

@@ -16,7 +16,7 @@ from bibnet_ops.tui.mapmodel import Segment
 from bibnet_ops.tui.source import HealthFigures
 from bibnet_ops.tui.status import PENDING_GLYPH, SITE_GLYPH, SITE_ORDER, SITE_STYLE
 
-__all__ = ["HeaderData", "header_lines"]
+__all__ = ["HeaderData", "header_lines", "source_notice"]
 
 # Below this width the counts show glyph and number only (the glyph still tells the state).
 COMPACT_WIDTH = 110
@@ -40,6 +40,13 @@ class HeaderData:
     title: str = ""
     read_only: bool = False
     collector_stopped: str | None = None
+    notice: tuple[str, str] | None = None  # (text, style): the national network's state, from the source
+
+
+def source_notice(source: object) -> tuple[str, str] | None:
+    """The source's line about the national network (central store, collectors), if it has one."""
+    notice = getattr(source, "notice", None)
+    return notice() if callable(notice) else None
 
 
 def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segment]]:
@@ -80,6 +87,8 @@ def header_lines(data: HeaderData, width: int) -> tuple[list[Segment], list[Segm
         last = tr("header.last_short" if compact else "header.last", age=last_age)
         style = "degraded" if h.lag > 5 or (h.last_poll_age or 0) > 120 else "plain"
         bottom += [(" │ " if compact else "  │ ", "dim"), (f"{poll} {lag} {last}", style)]
+    if data.notice is not None:
+        bottom += [(" │ " if compact else "  │ ", "dim"), data.notice]
     if data.cpu is not None and data.memory is not None:
         bottom += [(" │ " if compact else "  │ ", "dim"),
                    (tr("header.host", cpu=f"{data.cpu:.0f}", mem=f"{data.memory:.0f}"), "plain")]

@@ -16,6 +16,7 @@ from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
 from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.netstate import NetworkState
+from bibnet_ops.tui.source import EventSource
 
 __all__ = ["Dashboard"]
 
@@ -25,6 +26,7 @@ class Dashboard(Protocol):
 
     inventory: Inventory
     state: NetworkState
+    source: EventSource | None
     tz: ZoneInfo
     now: Callable[[], float]
     arabic: str

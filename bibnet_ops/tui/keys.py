@@ -66,6 +66,9 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("theme", "T,f6", "next_theme", "key.theme", "app", show=False),
     KeySpec("reports", "R,3", "reports", "key.reports", "app", show=False),
     KeySpec("maintenance_list", "M,f9", "maintenance_list", "key.maintenance_list", "app", show=False),
+    KeySpec("collectors", "C,4", "collectors", "key.collectors", "app", show=False),
+    KeySpec("reload_config", "ctrl+r,f12", "reload_config", "key.reload_config", "app", show=False,
+            change="collector.reload"),
     # Network overview.
     KeySpec("filter", "slash,f", "filter", "key.filter", "overview"),
     KeySpec("clear_filter", "escape,backspace", "clear_filter", "key.clear_filter", "overview", show=False),

@@ -102,6 +102,29 @@ class NetworkState:
         self._pages_last: dict[str, float] = {}
         self.events_applied = 0
 
+    def follow(self, inventory: Inventory) -> None:
+        """Show a reloaded inventory: new sites and checks appear, removed ones go, the others keep their state."""
+        self.inventory = inventory
+        self.sites = {sid: self.sites.get(sid) or SiteView(site) for sid, site in inventory.sites.items()}
+        for sid, site in inventory.sites.items():
+            self.sites[sid].site = site
+        checks: dict[str, CheckView] = {}
+        for check in inventory.checks:
+            view = self.checks.get(check.id)
+            if view is None:
+                view = CheckView(check)
+            view.spec = check
+            checks[check.id] = view
+        self.checks = checks
+        self._checks_by_site = {}
+        for check in inventory.checks:
+            self._checks_by_site.setdefault(check.site_id, []).append(check.id)
+        for history in (self.latency_history, self.value_history):
+            for key in [k for k in history if k not in checks]:
+                del history[key]
+        self.dirty_sites.update(self.sites)
+        self.dirty_checks.update(checks)
+
     # Applying events.
 
     def apply_many(self, events: Iterable[object]) -> int:

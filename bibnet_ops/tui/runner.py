@@ -13,16 +13,37 @@ import contextlib
 import logging
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
+from bibnet_ops.engine import EngineSnapshot, Evidence
+from bibnet_ops.engine import PollHealth as EnginePollHealth
 from bibnet_ops.remote import snapshot_events
 from bibnet_ops.tui.source import EventBuffer, PollHealth
 
-__all__ = ["EngineThread"]
+__all__ = ["EngineThread", "Runnable"]
 
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001
+
+
+class Runnable(Protocol):
+    """What the thread runs: an `Engine`, or a `Collector` (the engine with history and alerting)."""
+
+    def subscribe(self, callback: Callable[[Any], None]) -> Callable[[], None]: ...
+
+    async def run(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def health(self) -> EnginePollHealth: ...
+
+    def poll_now(self, pattern: str | None = None) -> int: ...
+
+    def snapshot(self) -> EngineSnapshot: ...
+
+    def evidence(self, check_id: str) -> Evidence: ...
 
 
 class EngineThread:
@@ -31,11 +52,11 @@ class EngineThread:
     `loop` is the engine's event loop while it runs (for `asyncio.run_coroutine_threadsafe`), else None.
 
     Args:
-        engine: a `bibnet_ops.engine.Engine` (typed loosely so this module needs no engine import).
+        engine: an `Engine` or a `Collector`.
         limit: events buffered when the screen falls behind.
     """
 
-    def __init__(self, engine: Any, limit: int = 200_000) -> None:
+    def __init__(self, engine: Runnable, limit: int = 200_000) -> None:
         self.engine = engine
         self.buffer = EventBuffer(
             limit=limit,
@@ -93,7 +114,7 @@ class EngineThread:
                 loop.call_soon_threadsafe(self._queue_snapshot)
 
     def _queue_snapshot(self) -> None:
-        for event in snapshot_events(self.engine):
+        for event in snapshot_events(self.engine.snapshot()):
             self.buffer(event)
 
     def _stopped(self) -> str | None:

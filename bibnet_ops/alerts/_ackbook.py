@@ -1,4 +1,4 @@
-"""The alert manager's acknowledgement API (for the dashboard), kept apart from its decisions."""
+"""The acknowledgements alerting honours: the acks holding now, kept in step with the store's."""
 
 from __future__ import annotations
 
@@ -10,19 +10,41 @@ from bibnet_ops.alerts._model import Ack
 from bibnet_ops.alerts._policy import AccessPolicy
 from bibnet_ops.alerts._store import AlertLog
 
-__all__ = ["AckMixin"]
+__all__ = ["AckBook"]
 
 
-class AckMixin:
-    """Acknowledge / unacknowledge problems and look up the ack holding now; mixed into `AlertManager`."""
+class AckBook:
+    """Who acknowledged which problem, until when: what stops reminders and escalation.
 
-    alert_log: AlertLog | None
-    acks: dict[str, Ack]
-    clock: Callable[[], float]
+    Acks made here are recorded in `alert_log` at once; acks made elsewhere (`bibnet-ops ack`, another
+    console) arrive through `replace()` with what the store holds.
 
-    def _acked(self, key: str, now: float) -> Ack | None:
+    Args:
+        alert_log: the store's alerting tables (None: acks are refused, there is nowhere to keep them).
+        clock: UTC epoch seconds.
+    """
+
+    def __init__(self, alert_log: AlertLog | None, clock: Callable[[], float]) -> None:
+        self.alert_log = alert_log
+        self.clock = clock
+        self.acks: dict[str, Ack] = {}
+
+    def holding(self, key: str, now: float) -> Ack | None:
+        """The ack holding for a problem key at `now`, if any."""
         ack = self.acks.get(key)
         return ack if ack is not None and ack.active(now) else None
+
+    def replace(self, acks: dict[str, Ack]) -> None:
+        """Take the acks the store holds now (re-read periodically)."""
+        self.acks = acks
+
+    def end_with_recovery(self, key: str) -> bool:
+        """The problem recovered: forget its ack unless sticky; True when one was ended (record it)."""
+        ack = self.acks.get(key)
+        if ack is None or ack.sticky:
+            return False
+        del self.acks[key]
+        return True
 
     def acknowledge(
         self,
@@ -68,7 +90,3 @@ class AckMixin:
         for ack in ended:
             self.acks.pop(ack.key, None)
         return ended
-
-    def ack_for(self, key: str) -> Ack | None:
-        """The ack holding for a problem key now, if any (for showing beside the problem)."""
-        return self._acked(key, self.clock())
