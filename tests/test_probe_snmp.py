@@ -454,17 +454,17 @@ def test_sysuptime_wrapping_after_497_days_is_no_reboot() -> None:
 
 
 class _WalkCounter:
-    """Counts the GETBULK walks the table reader starts (a cached read makes none)."""
+    """Counts the table columns the table reader walks (a cached read walks none)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = _snmp_table.snmp_walk
+        real = _snmp_table.snmp_walk_columns
 
-        async def counting(*args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return await real(*args, **kwargs)
+        async def counting(target: Any, creds: Any, bases: list[str], *args: Any, **kwargs: Any) -> Any:
+            self.count += len(bases)
+            return await real(target, creds, bases, *args, **kwargs)
 
-        monkeypatch.setattr(_snmp_table, "snmp_walk", counting)
+        monkeypatch.setattr(_snmp_table, "snmp_walk_columns", counting)
 
     def take(self) -> int:
         count, self.count = self.count, 0
