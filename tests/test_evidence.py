@@ -93,8 +93,12 @@ async def test_check_verbose_prints_each_rows_reply_under_it(tmp_path: Path) -> 
             elif replies[ident]["status"] == "OK":
                 assert block[-1] == "    | no raw reply kept (the http probe kept none for this result)"
             else:
-                assert block[-1].startswith("    | no raw reply kept (") and "503" in block[-1]
-        failing = lines[rows[2] + 1]
+                assert block[-1].startswith("    | no raw reply kept (")
+        # the failing server's 503 is under its row (in its reply or in the reason); a loaded machine may also
+        # time the 0.5 s check of the other one out, which the loop above accepts as any failure
+        oran = rows[2]
+        assert any("503" in line for line in lines[oran + 1:])
+        failing = lines[oran + 1]
         assert failing.startswith("    | reason: ") and "503" in failing  # the whole reason, not cut at 80 columns
         # A device that is not there at all: the reason says why no reply was kept.
         assert devices["alger"].server is not None
@@ -102,7 +106,9 @@ async def test_check_verbose_prints_each_rows_reply_under_it(tmp_path: Path) -> 
         devices["alger"].server = None
         code, out, _ = await bibnet(tmp_path, "check", "alger", "--verbose")
         assert code == 2
-        assert out.splitlines()[-1].startswith("    | no raw reply kept (") and "refused" in out.splitlines()[-1]
+        last = out.splitlines()[-1]
+        # the probe's own account of the missing reply, or ours built from the reason: either says it was refused
+        assert last.startswith("    | ") and "refused" in last
 
 
 def test_a_failure_explains_a_missing_reply_only_when_nothing_was_measured() -> None:

@@ -172,3 +172,30 @@ async def test_live_outage_is_one_row_while_soft_then_hard(tmp_path: Path) -> No
         finally:
             await asyncio.to_thread(collector.stop)
             snmp.forget_baselines()
+
+
+async def test_why_on_a_problem_row_shows_its_checks_last_reply() -> None:
+    from test_tui_actions import _notes
+
+    from bibnet_ops.tui.screens.evidence import EvidenceScreen
+
+    app = _app(tlemcen_down_soft())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("exclamation_mark")
+        await until(pilot, lambda: isinstance(app.screen, ProblemsScreen))
+        screen = app.screen
+        assert isinstance(screen, ProblemsScreen)
+        table: Any = screen.query_one("#problems")
+        keys = [r.key for r in screen.rows]
+        table.move_cursor(row=keys.index("checks:bplp-13"))
+        await pilot.pause()
+        await pilot.press("w")  # "why": the folded site's worst check
+        await until(pilot, lambda: isinstance(app.screen, EvidenceScreen))
+        assert app.screen.check_id == TLEMCEN[0]
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+        table.move_cursor(row=keys.index("fold:bplp-25"))
+        await pilot.pause()
+        await pilot.press("e")
+        await until(pilot, lambda: any("not a check" in n for n in _notes(app)))
+        assert app.screen is screen

@@ -247,6 +247,7 @@ EN: dict[str, str] = {
     "evidence.error": "cannot fetch it: {error}",
     "evidence.no_source": "no collector attached",
     "evidence.cut": "… {n} more characters not kept",
+    "note.no_check_reply": "This row is a site, not a check: open it (Enter) and choose a check",
     "evidence.follows": "updated with every new result; r re-polls the check now",
     # A site whose every check fails, folded into one problems row.
     "problems.site_checks": "all {n} checks",

@@ -235,6 +235,7 @@ FR: dict[str, str] = {
     "evidence.error": "impossible de l'obtenir : {error}",
     "evidence.no_source": "aucun collecteur attaché",
     "evidence.cut": "… {n} caractères de plus non conservés",
+    "note.no_check_reply": "Cette ligne est un site, pas un contrôle : ouvrez-le (Entrée) et choisissez un contrôle",
     "evidence.follows": "mise à jour à chaque résultat ; r interroge le contrôle maintenant",
     # Un site dont tous les contrôles échouent, replié en une ligne des problèmes.
     "problems.site_checks": "les {n} contrôles",

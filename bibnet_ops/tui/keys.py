@@ -85,6 +85,8 @@ REGISTRY: tuple[KeySpec, ...] = (
     KeySpec("problems_ack_cause", "A,c", "ack_cause", "key.ack_cause", "problems", show=False, change="ack"),
     KeySpec("problems_mark", "space,x", "mark", "key.mark", "problems", show=False),
     KeySpec("problems_unack", "u,f4", "unack", "key.unack", "problems", show=False, change="unack"),
+    # w as in "why": the on-call view asks the same question as the site screen.
+    KeySpec("problems_evidence", "e,w", "evidence", "key.evidence", "problems", show=False),
     # Site detail.
     KeySpec("detail_back", "escape,backspace", "back", "key.back", "detail"),
     KeySpec("detail_refresh", "r,f5", "refresh_now", "key.refresh_now", "detail"),

@@ -15,6 +15,7 @@ from bibnet_ops.tui.fmt import age, clock_time
 from bibnet_ops.tui.i18n import check_state_name, site_state_name, tr
 from bibnet_ops.tui.problems import ProblemRow, problem_rows
 from bibnet_ops.tui.screens.base import LiveScreen
+from bibnet_ops.tui.screens.evidence import EvidenceScreen
 from bibnet_ops.tui.status import CHECK_GLYPH, CHECK_STYLE, SITE_GLYPH, SITE_STYLE
 from bibnet_ops.tui.widgets import NavTable, StatusHeader
 from bibnet_ops.tui.widgets.styled import STATUS_COMPONENTS, StyleCache
@@ -204,6 +205,15 @@ class ProblemsScreen(LiveScreen):
 
     def action_refresh_now(self) -> None:
         self.dash.repoll(self._selected_site())
+
+    def action_evidence(self) -> None:
+        """The last raw reply of the row's check (the worst one of a site failing whole)."""
+        row = self._cursor_row()
+        check_id = (row.check_id or (row.checks[0] if row.checks else "")) if row is not None else ""
+        if not check_id:
+            self.notify(tr("note.no_check_reply"))
+            return
+        self.app.push_screen(EvidenceScreen(check_id))
 
     def action_mark(self) -> None:
         row = self._cursor_row()
