@@ -42,7 +42,8 @@ HOSTILE_HTTP = {
     "bplp-02": r"no answer within {timeout} s from 127\.0\.0\.1:\d+",
     "bplp-03": r"reply from 127\.0\.0\.1:\d+ incomplete after {timeout} s: only \d+ bytes arrived "
                r"\(the device sends too slowly\)",
-    "bplp-06": r"(body lacks 'Koha' \(only the first 1048576 bytes were read\)"
+    "bplp-06": r"(GET /cgi-bin/koha/opac-main.pl: body lacks a catalogue search form "
+               r"\(only the first 1048576 bytes were read\)"
                r"|JSON body larger than max_body, cannot judge it \(only the first 1048576 bytes were read\)"
                r"|OAI-PMH reply larger than max_body \(4194304 bytes\), not parsed)",
     "bplp-09": r"127\.0\.0\.1:\d+ closed the connection mid-reply: (\d+) of the (\d+) body bytes it announced",
