@@ -149,6 +149,12 @@ async def test_a_time_refused_with_bad_argument_is_asked_again_by_date() -> None
     assert "T" in froms[0] and all("T" not in f for f in froms[1:])
     assert sample.status is CheckStatus.OK, sample.reason
     assert sample.reason.startswith("newest record dated ")
+    with serve(OaiProvider(repo, strict_day=True)) as provider:
+        await probe(lag_check(provider.url))  # a new port: a new repository URL, identified again
+        provider.queries.clear()
+        again = await probe(lag_check(provider.url))
+        assert all("T" not in q.get("from", "") for q in provider.list_requests())  # by date from now on
+    assert again.status is CheckStatus.OK
 
 
 async def test_a_deleted_newest_record_counts_as_a_change() -> None:

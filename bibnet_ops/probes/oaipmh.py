@@ -28,6 +28,7 @@ request made (URL) and what came back (page size, resumption token, error code, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import email.utils
 import time
@@ -287,7 +288,9 @@ async def _lag_sample(ctx: _Context, identity: _Identity, server_now: float) -> 
         bounds = await _search(ctx, prefix, server_now, floor, day, budget, hint)
     except _DayOnly:
         day = True
-        bounds = await _search(ctx, prefix, server_now, floor, day, budget, hint)
+        # remembered, so the next polls ask by date straight away
+        _identities[ctx.url] = dataclasses.replace(identity, granularity=_DAY_GRANULARITY)
+        bounds = await _search(ctx, prefix, server_now, floor, day, max(budget - 1, 1), hint)
     if bounds.exact and bounds.newest is not None:
         if len(_newest) > _MAX_REMEMBERED:
             _newest.clear()
