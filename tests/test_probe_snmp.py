@@ -257,7 +257,7 @@ async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> Non
     snmp.forget_baselines(check.id)
     _, two, _ = await _two_polls(agent, check, 500, 500)
     assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
-    assert two.reason == "0 pages/h (critical below 0.500 pages/h)"
+    assert two.reason == "0 pages/h (critical below 0.5 pages/h)"
 
 
 async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:
