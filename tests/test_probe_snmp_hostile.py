@@ -80,7 +80,7 @@ async def test_every_hostile_agent_gets_its_own_reason_and_none_delays_a_good_on
     )
     assert got["silent"].evidence == f"asked {NAME}; received no datagram at all"
     assert re.fullmatch(
-        re.escape(timed_out("wrong-id", "1 reply to no request of ours (wrong request id ")[:-1]) + r"\d+\)\)",
+        re.escape(timed_out("wrong-id", "1 reply to no request of ours: wrong request id ")[:-1]) + r"\d+\)",
         got["wrong-id"].reason,
     ), got["wrong-id"].reason
     assert got["wrong-community"].reason == timed_out("wrong-community", "1 reply with another community than ours")
@@ -125,7 +125,7 @@ async def test_a_wrong_id_agent_stays_explained_while_a_late_reply_is_told_apart
         for transport, _ in opened:
             transport.close()
     for sample in (first, second):
-        assert "(1 reply to no request of ours (wrong request id " in sample.reason, sample.reason
+        assert "(1 reply to no request of ours: wrong request id " in sample.reason, sample.reason
     assert fine.status is CheckStatus.OK
 
 

@@ -154,7 +154,7 @@ def _describe(kind: int, count: int, detail: str, largest: int) -> str:
         what = "1 datagram that was" if count == 1 else f"{count} datagrams that were"
         return f"{what} not a response" + (f" ({detail})" if detail else "")
     if kind == WRONG_ID:
-        return f"{_replies(count)} to no request of ours (wrong request id{f' {detail}' if detail else ''})"
+        return f"{_replies(count)} to no request of ours: wrong request id{f' {detail}' if detail else ''}"
     return f"{_replies(count)} with another community than ours"
 
 
