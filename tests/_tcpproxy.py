@@ -32,7 +32,7 @@ class TcpRelay:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            if self._cut:
+            if self._cut or self._closed:
                 client.close()
                 continue
             try:
@@ -52,6 +52,7 @@ class TcpRelay:
         for s in (src, dst):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
+            s.close()
 
     def cut(self) -> None:
         self._cut = True

@@ -122,8 +122,8 @@ def owners(dsn: str) -> dict[str, str | None]:
 
 def polls(dsn: str, site: str) -> int:
     """Samples the central store holds for a site's checks (hour rollups, forwarded every half second)."""
-    rows = query(dsn, "SELECT coalesce(sum(r.n), 0) FROM rollup_hour r JOIN checks c ON c.id = r.check_id "
-                      "WHERE c.site = %s", site)
+    rows = query(dsn, "SELECT coalesce(sum((SELECT sum(x) FROM unnest(r.n) x)), 0) FROM rollup_hour r "
+                      "JOIN checks c ON c.id = r.check_id WHERE c.site = %s", site)
     return int(rows[0][0]) if rows else 0
 
 
@@ -222,8 +222,8 @@ def test_a_collector_cut_off_from_the_store_leaves_the_history_of_the_sites_take
             group.fault(site, "outage")
             # both poll it: a into its outbox, b into the central store
             until(lambda: any(e.get("check") == opac and e["hard"] for e in events(group.log("a"))), 60, "a sees it")
-            until(lambda: query(direct, "SELECT status FROM national_check_state WHERE check_name = %s", opac)
-                  == [("CRITICAL",)], 60, "b's outage in the central store")
+            until(lambda: query(direct, "SELECT status, hard FROM national_check_state WHERE check_name = %s", opac)
+                  == [("CRITICAL", True)], 60, "b's outage in the central store")
             relay.restore()
             until(lambda: "queued row(s) of it dropped" in group.log("a"), 60, "a to drop its copy")
             group.stop_all()
@@ -234,3 +234,21 @@ def test_a_collector_cut_off_from_the_store_leaves_the_history_of_the_sites_take
         finally:
             group.stop_all()
             relay.close()
+
+
+def test_a_reload_narrows_the_share_and_frees_the_sites_left(collectors: Collectors) -> None:
+    dsn = collectors.dsn
+    proc = collectors.start("a")
+    until(lambda: len(owners(dsn)) == len(SITES) and set(owners(dsn).values()) == {"a"}, 60, "a to hold every site")
+    net = collectors.config / "network.toml"
+    text = net.read_text(encoding="utf-8")
+    net.write_text(re.sub(r"(?s)\[groups\.nord\].*", '[groups.nord]\nsites = ["bna", "bplp-31"]\n', text),
+                   encoding="utf-8")
+    proc.send_signal(signal.SIGHUP)
+    until(lambda: {s for s, o in owners(dsn).items() if o == "a"} == {"bna", "bplp-31"}, 30,
+          "a to free the sites that left its share")
+    assert "reloaded" in collectors.log("a")
+    left = [s for s in SITES if s not in ("bna", "bplp-31")]
+    before = {s: polls(dsn, s) for s in left}
+    time.sleep(4)  # two rounds of 2 s checks: none of the sites left is polled any more
+    assert {s: polls(dsn, s) for s in left} == before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,10 @@ def add_national_args(parser: argparse.ArgumentParser) -> None:
                        help="the local outbox file (default: [collector] outbox, else beside the default store)")
 
 
-def national_setup(args: argparse.Namespace, inventory: Inventory, no_store: bool) -> tuple[Inventory, Any]:
-    """The inventory this collector polls and its NationalRuntime (None without a central PostgreSQL store).
+def national_setup(args: argparse.Namespace, inventory: Inventory,
+                   no_store: bool) -> tuple[Inventory, Any, Callable[[Inventory], Inventory] | None]:
+    """The inventory this collector polls, its NationalRuntime (None without a central PostgreSQL store), and
+    what narrows a reloaded inventory to the share (None for the whole inventory).
 
     Raises:
         NationalSetupError: an unknown group or region, a share without sites, an outbox that cannot be opened.
@@ -43,17 +46,24 @@ def national_setup(args: argparse.Namespace, inventory: Inventory, no_store: boo
     from bibnet_ops.national import NationalRuntime, ShareError, outbox_path, resolve_share, sub_inventory
     from bibnet_ops.store import StoreError, resolve_store
 
+    cid = getattr(args, "collector_id", None) or ""
+    choices = (getattr(args, "group", None), tuple(getattr(args, "region", None) or ()),
+               tuple(getattr(args, "tag", None) or ()))
     try:
-        share = resolve_share(inventory, getattr(args, "collector_id", None) or "", getattr(args, "group", None),
-                              getattr(args, "region", None) or (), getattr(args, "tag", None) or ())
+        share = resolve_share(inventory, cid, *choices)
     except ShareError as exc:
         raise NationalSetupError(str(exc)) from None
     polled = inventory if share.whole else sub_inventory(inventory, share.sites)
+
+    def narrow(new: Inventory) -> Inventory:
+        return sub_inventory(new, resolve_share(new, cid, *choices).sites)
+
+    narrowing = None if share.whole else narrow
     if no_store:
-        return polled, None
+        return polled, None, narrowing
     target = resolve_store(getattr(args, "store", None) or None, inventory.settings, inventory.root)
     if not target.is_postgres:
-        return polled, None
+        return polled, None, narrowing
     conf = inventory.settings.get("collector", {})
     delay = getattr(args, "failover_delay", None) or conf.get("failover_delay") or 20.0
     if getattr(args, "outbox", None):
@@ -63,8 +73,8 @@ def national_setup(args: argparse.Namespace, inventory: Inventory, no_store: boo
     try:
         runtime: NationalRuntime = NationalRuntime(
             inventory, share, target, outbox=path, failover_delay=float(delay), leases=bool(share.collector_id),
-            max_minute_rows=int(conf.get("outbox_minute_rows", 600_000)),
+            max_minute_rows=int(conf.get("outbox_minute_rows", 600_000)), choices=choices,
         )
     except StoreError as exc:
         raise NationalSetupError(str(exc)) from None
-    return polled, runtime
+    return polled, runtime, None

@@ -143,7 +143,7 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
     no_store = bool(getattr(args, "no_store", False))
     national = None
     try:
-        polled, national = national_setup(args, inventory, no_store)
+        polled, national, share = national_setup(args, inventory, no_store)
         if national is not None:
             await national.connect()  # another running collector with this id: refused before anything runs
         engine = Collector(
@@ -152,6 +152,7 @@ async def _collect(args: argparse.Namespace, inventory: Inventory) -> int:
             alerts=not no_store,
             first_spread=0.0 if args.once else 60.0,
             national=national,
+            share=share,
         )
         await engine.join()
     except (StoreError, NationalSetupError) as exc:

@@ -172,6 +172,10 @@ class LeaseManager:
         wanted = [s for s in self.share.sites if s not in self.owned and wanted_owner(s, pool) == self.me]
         if not wanted:
             return set(), {}
+        async with self._conn.cursor() as cur:  # sites added to the share by a reload have no lease row yet
+            await cur.executemany(
+                "INSERT INTO national_leases (site, grp) VALUES (%s, %s) ON CONFLICT (site) DO NOTHING",
+                [(s, self.share.group) for s in wanted])
         grace = time.monotonic() - self._connected_at < self.ttl
         taken = {r[0] for r in await (await self._conn.execute(
             "UPDATE national_leases l SET owner = %s, expires = now() + make_interval(secs => %s), since = now(), "

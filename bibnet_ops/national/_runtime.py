@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +26,7 @@ from bibnet_ops.national._central import Central, PgCentral, seeds_from_rows
 from bibnet_ops.national._forwarder import Forwarder, ForwarderState
 from bibnet_ops.national._leases import CollectorIdInUse, LeaseManager
 from bibnet_ops.national._outbox import DEFAULT_MINUTE_ROWS, Outbox
-from bibnet_ops.national._share import Share, sub_inventory
+from bibnet_ops.national._share import Share, resolve_share, sub_inventory
 from bibnet_ops.store import StoreTarget, StoreUnreachableError, default_store_path, open_store
 
 __all__ = ["NationalRuntime", "outbox_path"]
@@ -67,12 +68,15 @@ class NationalRuntime:
         outbox: the outbox file.
         failover_delay: seconds after which a silent member's sites are taken over (leases only).
         leases: join the share's lease group (needs a collector id); False polls the whole share.
+        choices: the share as chosen on the command line (group, regions, tags), taken again on a reload.
     """
 
     def __init__(self, inventory: Inventory, share: Share, target: StoreTarget, *, outbox: Path,
                  failover_delay: float = 20.0, leases: bool = True,
-                 max_minute_rows: int = DEFAULT_MINUTE_ROWS) -> None:
+                 max_minute_rows: int = DEFAULT_MINUTE_ROWS,
+                 choices: tuple[str | None, tuple[str, ...], tuple[str, ...]] = (None, (), ())) -> None:
         self.inventory = inventory
+        self._choices = choices
         self.share = share
         self.target = target
         self.host = socket.gethostname()
@@ -89,6 +93,7 @@ class NationalRuntime:
         self._writer: _Writer | None = None
         self._stopping = False
         self._leases_checked = 0.0  # monotonic time of the last successful lease check
+        self._left_share: set[str] = set()
         self.handovers = 0
         self.takeovers = 0
 
@@ -157,6 +162,22 @@ class NationalRuntime:
                               max_minute_rows=self._max_minute_rows)
         self._forwarder = Forwarder(self._outbox, self._open_central, collector_id=self.share.collector_id,
                                     gate=self._leases_checked_since)
+
+    def reload(self, inventory: Inventory) -> tuple[Inventory, None]:
+        """A reloaded inventory narrowed to the sites held (the share is taken from it again; sites added to
+        the share are taken through leases at the next ticks).
+
+        Raises:
+            ShareError: the new configuration leaves this collector no site (the running one stays).
+        """
+        share = resolve_share(inventory, self.share.collector_id, *self._choices)
+        self.inventory, self.share = inventory, replace(share, group=self.share.group)
+        if self.leases is not None:
+            self.leases.share = self.share
+        self._left_share |= self.owned - set(share.sites)  # released at the next tick, once flushed
+        self.owned &= set(share.sites)
+        self.outbox.put("owned", json.dumps(sorted(self.owned)))
+        return sub_inventory(inventory, self.owned), None
 
     def _leases_checked_since(self, connected_at: float) -> bool:
         """The forwarder may replay once the leases were checked after its (re)connection (see `_tick`)."""
@@ -244,6 +265,9 @@ class NationalRuntime:
             self._apply()
             self._purge_lost(plan.lost_since)
         self._leases_checked = checked
+        if self._left_share and await self._flush():
+            await leases.release(self._left_share & leases.owned)
+            self._left_share = set()
         if plan.release:
             # hand over: stop polling, get the history of these sites into the central store, then free them
             self.owned -= plan.release
@@ -308,6 +332,7 @@ class NationalRuntime:
             "sites": len(self.owned),
             "outbox_depth": state.depth,
             "queued_events": state.queued_events,
+            "forwarded_rows": state.forwarded_rows,
             "central_reachable": state.reachable,
             "last_outage": list(self.forwarder.last_outage) if self.forwarder.last_outage else None,
             "last_replay_seconds": state.last_replay_seconds,
