@@ -245,7 +245,7 @@ def phase_scale_failover(args: argparse.Namespace, work: Path, phases: set[str])
 def outbox_transitions(path: Path) -> list[tuple[str, float, str]]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT body FROM events WHERE kind = 't' ORDER BY seq").fetchall()
-    return [(b[0], round(b[1], 3), b[3]) for b in (json.loads(r[0]) for r in rows)]
+    return [(b[0], round(b[1] * 1000), b[3]) for b in (json.loads(r[0]) for r in rows)]  # ms, as stored
 
 
 def phase_outage(args: argparse.Namespace, work: Path) -> None:
@@ -272,7 +272,7 @@ def phase_outage(args: argparse.Namespace, work: Path) -> None:
             started = time.monotonic()
             until(lambda: not outbox_transitions(work / "outbox-sud.db"), 3600, "the outbox replayed")
             replay = time.monotonic() - started
-            central = [(n, round(t / 1000.0, 3), new) for n, t, new in q(
+            central = [(n, int(t), new) for n, t, new in q(
                 dsn, "SELECT c.name, t.t, t.new FROM transitions t JOIN checks c ON c.id = t.check_id ORDER BY t.id")]
             found = set(central)
             lost = [t for t in queued if t not in found]
