@@ -100,7 +100,9 @@ def time_reports(stores: dict[str, object], inv: object, groupings: list[str]) -
             print(f"  same html bytes from both stores: {'yes' if same else 'NO'}")
 
 
-def writer_cost(store: object, checks: list[str], batches: int, seed: int = 11) -> tuple[float, float, int]:
+def writer_cost(
+    store: object, checks: list[str], batches: int, seed: int = 11, changes: int = 10, sampled: int = 200
+) -> tuple[float, float, int]:
     """Seconds (wall, CPU of this process) per batch, and transitions written, for batches like the writer's."""
     rng = random.Random(seed)
     t = time.time() + 86400 * 400  # after the generated year: nothing to merge with but its own rollups
@@ -110,13 +112,13 @@ def writer_cost(store: object, checks: list[str], batches: int, seed: int = 11) 
     for _ in range(batches):
         t += 0.5
         transitions = []
-        for check in rng.sample(checks, 10):  # an outage of a few devices: ten checks change at once
+        for check in rng.sample(checks, changes):  # an outage of a few devices: ten checks change at once
             new = "CRITICAL" if state[check] == "OK" else "OK"
             transitions.append(Transition(check, t, state[check], new, rng.random() < 0.5, "connection refused"))
             if transitions[-1].hard:
                 state[check] = new
         rollups = []
-        for check in rng.sample(checks, 200):  # ~200 checks sampled per 0.5 s at 22,000 checks a minute/min
+        for check in rng.sample(checks, sampled):  # ~200 checks sampled per 0.5 s at 22,000 checks a minute
             agg = Agg()
             agg.add(CheckStatus.OK, rng.uniform(0.01, 0.3), rng.uniform(0, 100), None)
             rollups += [("hour", check, bucket_of("hour", t), agg), ("day", check, bucket_of("day", t), agg)]
@@ -128,6 +130,29 @@ def writer_cost(store: object, checks: list[str], batches: int, seed: int = 11) 
     return wall / batches, cpu / batches, written
 
 
+def writer_shapes(inv: object, batches: int) -> None:
+    """The writer's cost by batch shape, into new stores holding the inventory's checks."""
+    from _postgres import run_postgres
+
+    from bibnet_ops.store import CheckInfo
+
+    checks = [c.id for c in inv.checks]  # type: ignore[attr-defined]
+    infos = [CheckInfo(c.id, c.site_id, c.device_id, c.metric, "") for c in inv.checks]  # type: ignore[attr-defined]
+    with run_postgres() as server, tempfile.TemporaryDirectory() as tmp:
+        dsn = server.dsn(server.create_database("writer"))
+        openers = (("PostgreSQL", lambda: open_store(dsn)), ("SQLite", lambda: SqliteStore(Path(tmp) / "w.db")))
+        for name, opener in openers:
+            store = opener()
+            store.register_checks(infos)
+            for label, changes, sampled in (("10 transitions", 10, 0), ("100 transitions", 100, 0),
+                                            ("200 checks' rollups", 0, 200), ("10 transitions + 200 rollups", 10, 200)):
+                wall, cpu, _ = writer_cost(store, checks, batches, changes=changes, sampled=sampled)
+                per = f", {wall / changes * 1000:.2f} ms per transition" if changes else ""
+                print(f"writer into {name:<10} batches of {label:<28}: {wall * 1000:6.1f} ms wall, "
+                      f"{cpu * 1000:5.1f} ms CPU per batch{per} ({load()})")
+            store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sites", type=int, default=2000)
@@ -137,8 +162,13 @@ def main() -> None:
     parser.add_argument("--dsn", metavar="URL", help="an empty PostgreSQL database (else a private server)")
     parser.add_argument("--by", default="site,region,kind")
     parser.add_argument("--batches", type=int, default=200, help="write_batch calls timed for the writer's cost")
+    parser.add_argument("--writer-only", action="store_true",
+                        help="only the writer's cost, into new stores, by batch shape (transitions, rollups)")
     args = parser.parse_args()
     inv = make_inventory(args.sites)
+    if args.writer_only:
+        writer_shapes(inv, args.batches)
+        return
     with ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         path = Path(args.sqlite) if args.sqlite else tmp / "year.db"

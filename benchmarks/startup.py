@@ -13,6 +13,7 @@ prints its figures every second; this one prints, from them:
 - how long after the takeover every added check had its first result.
 
     .venv/bin/python benchmarks/startup.py [--sites 2000] [--takeover 500] [--seconds 120] [--first-spread 10]
+    .venv/bin/python benchmarks/startup.py --per-kind --sites 200     # CPU per check, first and next round
 """
 
 from __future__ import annotations
@@ -228,6 +229,51 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], ready_at: float
     print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
 
 
+def first_rounds(args: argparse.Namespace) -> None:
+    """Each kind of remote check polled twice with `poll_once` in this process: CPU per check, first vs next round.
+
+    The first round pays what a start-up pays (first connections, walks of tables of unknown size, name
+    maps not yet kept); the second what a running collector pays.
+    """
+    sys.path.insert(0, str(HERE))
+    from poll import kind_of, start_sim
+
+    from bibnet_ops.engine import poll_once
+    from bibnet_ops.inventory import load_inventory
+
+    with tempfile.TemporaryDirectory(prefix="bibnet-startup-") as tmp:
+        sim = start_sim(args.sites, Path(tmp) / "config")
+        cwd = os.getcwd()
+        try:
+            os.chdir(Path(tmp) / "config")
+            inventory = load_inventory(Path(tmp) / "config")
+            kinds: dict[str, list[Any]] = {}
+            for check in inventory.checks:
+                if check.probe != "host":
+                    kinds.setdefault(kind_of(check), []).append(check)
+
+            async def run() -> None:
+                for kind, checks in sorted(kinds.items()):
+                    figures = []
+                    for _ in range(2):
+                        cpu = time.process_time()
+                        samples = await poll_once(checks, concurrency=50)
+                        bad = sum(s.status.value != "OK" for s in samples)
+                        figures.append(f"{(time.process_time() - cpu) / len(checks) * 1000:5.2f} ms ({bad} not OK)")
+                    print(f"{kind:<18} {len(checks):6d} checks: first round {figures[0]}, next {figures[1]}",
+                          flush=True)
+
+            asyncio.run(run())
+        finally:
+            os.chdir(cwd)
+            sim.send_signal(signal.SIGTERM)
+            try:
+                sim.wait(10)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+    print(f"load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sites", type=int, default=2000)
@@ -237,6 +283,8 @@ def main() -> None:
     parser.add_argument("--first-spread", type=float, default=10.0)
     parser.add_argument("--lag-from", type=float, default=30.0)
     parser.add_argument("--no-alerts", action="store_true", help="run the collector without alerting")
+    parser.add_argument("--per-kind", action="store_true",
+                        help="instead: CPU per check of each kind's first and next round, in this process")
     parser.add_argument("--trace-memory", action="store_true",
                         help="trace the collector's allocations (slower) and print where its memory is at the end")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -245,6 +293,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         asyncio.run(child_main(args))
+    elif args.per_kind:
+        first_rounds(args)
     else:
         parent_main(args)
 

@@ -229,14 +229,17 @@ class Collector:
             alerts_config = alerting_config(inventory)  # before anything changes: a failure changes nothing
         old_settings = self.inventory.settings.get("collector", {}) if isinstance(self.inventory.settings, dict) else {}
         new_settings = inventory.settings.get("collector", {}) if isinstance(inventory.settings, dict) else {}
+        engine_inventory = inventory
+        if self.national is not None and checks is None:
+            inventory, engine_inventory = self._national_views(inventory)
         polled_before = {c.split("/", 1)[0] for c in self.engine.check_ids}
-        result = self.engine.reconfigure(inventory, checks, seed=seed)
+        result = self.engine.reconfigure(engine_inventory, checks, seed=seed)
         polled_now = {c.split("/", 1)[0] for c in self.engine.check_ids}
         # a site none of whose checks is polled here any more is forgotten by alerting like a removed one
         unpolled = sorted(set(result.sites_removed) | (polled_before - polled_now))
         if self.writer is not None:
             wanted = set(result.added) | set(result.changed)
-            specs = [c for c in (inventory.checks if checks is None else checks) if c.id in wanted]
+            specs = [c for c in (engine_inventory.checks if checks is None else checks) if c.id in wanted]
             if specs:
                 self.writer.register_checks(check_infos(specs, _kinds(inventory)))
         if self.alerting is not None and alerts_config is not None:
@@ -248,6 +251,20 @@ class Collector:
         self.reloads += 1
         self.last_reload = time.time()
         return result
+
+    def _national_views(self, whole: Inventory) -> tuple[Inventory, Inventory]:
+        """A regional collector's reload: (its share of the new inventory, the sites it holds now).
+
+        The lease runtime takes the new inventory too, so its later hand-overs and take-overs use it; the
+        share's membership (which sites the group splits) stays as resolved at start.
+        """
+        from bibnet_ops.national import sub_inventory
+
+        national = self.national
+        assert national is not None
+        national.inventory = whole
+        share = whole if national.share.whole else sub_inventory(whole, national.share.sites)
+        return share, sub_inventory(whole, national.owned)
 
     def reload_failed(self) -> None:
         """Count a reload refused because the new configuration was invalid (for /metrics)."""

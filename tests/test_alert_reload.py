@@ -43,5 +43,5 @@ async def test_a_removed_site_forgets_its_problem_and_alert_without_a_notificati
     del smaller.sites["lib-16"]
     closed = rig.manager.reconfigure(rig.config, smaller, removed_sites=["lib-16"])
     assert len(closed) == 1
-    assert "site:lib-16" not in rig.manager.alerts and "site:lib-16" not in rig.manager.problems
+    assert "site:lib-16" not in rig.manager.alerts and "site:lib-16" not in rig.manager.tracker.problems
     assert await rig.at(100) == [("problem", "site:lib-16")]  # no recovery for a removal

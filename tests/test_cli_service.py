@@ -19,6 +19,13 @@ from bibnet_ops.cli._logging import JournalFormatter, JsonFormatter, configure_l
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _patient(tmp_path: Path) -> None:
+    """Give the shared test template a timeout a loaded machine meets: these tests are about output, not speed."""
+    template = tmp_path / "checks" / "web.toml"
+    template.write_text(template.read_text(encoding="utf-8").replace("timeout = 0.5", "timeout = 5"),
+                        encoding="utf-8")
+
+
 Parsers = dict[tuple[str, ...], argparse.ArgumentParser]
 
 
@@ -55,6 +62,7 @@ def test_global_option_before_the_command_is_kept_when_not_repeated_after() -> N
 
 async def test_config_show_with_config_after_the_command_matches_before(tmp_path: Path) -> None:
     async with config(tmp_path, {"alger": None, "oran": None}):
+        _patient(tmp_path)
         directory = str(tmp_path / "config")
         code_a, out_a, _ = await _cli(tmp_path, "--config", directory, "config", "show")
         code_b, out_b, _ = await _cli(tmp_path, "config", "show", "--config", directory)
@@ -91,6 +99,7 @@ async def _cli(cwd: Path, *args: str, env: dict[str, str] | None = None, stderr_
 
 async def test_logs_under_journald_carry_priorities_and_no_timestamps(tmp_path: Path) -> None:
     async with config(tmp_path, {"alger": None}):
+        _patient(tmp_path)
         log = tmp_path / "stderr.log"
         log.touch()
         st = os.stat(log)
@@ -106,6 +115,7 @@ async def test_logs_under_journald_carry_priorities_and_no_timestamps(tmp_path: 
 
 async def test_logs_as_json_lines(tmp_path: Path) -> None:
     async with config(tmp_path, {"alger": None}):
+        _patient(tmp_path)
         code, _, err = await _cli(tmp_path, "collect", "--once", "--no-store", "--log-format", "json",
                                   "--config", str(tmp_path / "config"))
     assert code == 0, err

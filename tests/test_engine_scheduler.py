@@ -305,6 +305,39 @@ async def test_first_polls_take_the_time_their_number_needs_also_for_checks_adde
     assert len(added) == 40 and max(added) < 0.5, sorted(added)
 
 
+async def test_a_burst_of_due_devices_waits_as_a_backlog_not_as_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of devices due at once (a cold start, a takeover) hold a bounded number of tasks, in order."""
+    monkeypatch.setattr(_scheduler, "MAX_POLL_TASKS", 4)
+    loop = asyncio.get_running_loop()
+    order: list[str] = []
+    peak = {"tasks": 0, "queued": 0}
+    scheduler: Scheduler
+
+    async def slow(check: CheckSpec) -> Sample:
+        order.append(check.site_id)
+        peak["tasks"] = max(peak["tasks"], len(scheduler._tasks))
+        peak["queued"] = max(peak["queued"], scheduler.health().queued)
+        await asyncio.sleep(0.01)
+        return Sample(check.id, CheckStatus.OK)
+
+    monkeypatch.setitem(probes._cache, "slow", slow)
+    checks = [dataclasses.replace(_timed(f"lib-{i:02d}", "scanner", "uptime", 60), probe="slow") for i in range(30)]
+    scheduler = Scheduler(checks, lambda c, s: c.interval, concurrency=1, first_spread=0.0, rng=random.Random(1))
+    task = asyncio.create_task(scheduler.run())
+    started = loop.time()
+    while len(order) < 30 and loop.time() - started < 5:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.05)
+    health = scheduler.health()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert len(order) == 30 and len(set(order)) == 30, order
+    assert peak["tasks"] <= 4, peak  # at most MAX_POLL_TASKS device polls were tasks at any time
+    assert peak["queued"] >= 20, peak  # the rest were counted as queued while they waited
+    assert (health.queued, health.in_flight, health.completed) == (0, 0, 30)
+
+
 async def test_a_devices_checks_start_together_even_when_slots_are_scarce(monkeypatch: pytest.MonkeyPatch) -> None:
     """One network-wide slot, six devices due at once: each device's two checks share its turn."""
     loop = asyncio.get_running_loop()

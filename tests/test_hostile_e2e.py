@@ -42,7 +42,8 @@ HOSTILE_HTTP = {
     "bplp-02": r"no answer within {timeout} s from 127\.0\.0\.1:\d+",
     "bplp-03": r"reply from 127\.0\.0\.1:\d+ incomplete after {timeout} s: only \d+ bytes arrived "
                r"\(the device sends too slowly\)",
-    "bplp-06": r"(body lacks 'Koha' \(only the first 1048576 bytes were read\)"
+    "bplp-06": r"(GET /cgi-bin/koha/opac-main\.pl: body lacks a catalogue search form "
+               r"\(only the first 1048576 bytes were read\)"
                r"|JSON body larger than max_body, cannot judge it \(only the first 1048576 bytes were read\)"
                r"|OAI-PMH reply larger than max_body \(4194304 bytes\), not parsed)",
     "bplp-09": r"127\.0\.0\.1:\d+ closed the connection mid-reply: (\d+) of the (\d+) body bytes it announced",
@@ -56,7 +57,7 @@ HOSTILE_SNMP = {
     "bplp-35/scanner-1": r"no valid SNMP answer from 127\.0\.0\.1:\d+ within {timeout} s "
                          r"\(\d+ unreadable repl(y|ies)\)",
     "bplp-44/scanner-1": r"no valid SNMP answer from 127\.0\.0\.1:\d+ within {timeout} s "
-                         r"\(\d+ repl(y|ies) to no request of ours \(wrong request id \d+\)\)",
+                         r"\(\d+ repl(y|ies) to no request of ours: wrong request id \d+\)",
     "bplp-26/router": r"no valid SNMP answer from 127\.0\.0\.1:\d+ within {timeout} s "
                       r"\(\d+ repl(y|ies) of up to 60,\d\d\d bytes long, over our 16,384-byte limit\)",
 }

@@ -109,3 +109,24 @@ async def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
                 MetricsServer(collector, f"127.0.0.1:{first.port}").start()
         finally:
             first.stop()
+
+
+async def test_a_soft_failure_is_marked_soft_until_it_turns_hard(tmp_path: Path) -> None:
+    async with network({"s": (None, ["web"])}, retries=3, retry_interval=5.0) as net:
+        net.set("fail", "s")
+        collector = Collector(net.inventory, store=False, alerts=False, first_spread=0.05)
+        server = MetricsServer(collector, "127.0.0.1:0").start()
+        runner = asyncio.create_task(collector.run())
+        try:
+            async with asyncio.timeout(10):
+                while collector.snapshot().checks["s/web/http"].status is None:
+                    await asyncio.sleep(0.05)
+            found = await asyncio.to_thread(scrape, server.url)
+            assert one(found, "bibnet_check_status", site="s") == 2.0  # CRITICAL now...
+            assert one(found, "bibnet_check_soft", site="s") == 1.0  # ...but SOFT: attempt 1 of 3
+            # every check of the site fails, still SOFT: its fate is open, so it has no status series yet
+            assert not found.get("bibnet_site_status")
+        finally:
+            collector.stop()
+            await runner
+            server.stop()

@@ -23,7 +23,7 @@ import pytest
 import trustme
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Thresholds
-from bibnet_ops.probes import oaipmh
+from bibnet_ops.probes import _httpclient, oaipmh
 from bibnet_ops.probes._httpclient import close_clients
 from bibnet_ops.probes._httprequest import USER_AGENT
 from bibnet_ops.probes.http import probe
@@ -137,6 +137,27 @@ async def test_connection_closed_by_server_while_idle_is_not_reused() -> None:
         assert (first.status, second.status) == (CheckStatus.OK, CheckStatus.OK), second.reason
         assert srv.connections == 2
     await close_clients()
+
+
+async def test_an_idle_sites_connections_are_closed_once_past_the_keepalive_time(
+    server: KeepAliveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sites polled a minute apart do not each hold a connection (and its TLS state) for that minute."""
+    monkeypatch.setattr(_httpclient, "KEEPALIVE_SECONDS", 0.2)
+    monkeypatch.setattr(_httpclient, "_SWEEP_SECONDS", 0.0)
+    quiet = dataclasses.replace(check(server.url, body_contains="Koha"), site_id="quiet-site")
+    busy = check(server.url, body_contains="Koha")
+    assert (await probe(quiet)).status is CheckStatus.OK
+    assert (await probe(busy)).status is CheckStatus.OK
+    entries = _httpclient._pools[asyncio.get_running_loop()].entries
+    (quiet_entry,) = [e for key, e in entries.items() if key[0] == "quiet-site"]
+    assert len(quiet_entry.pool.connections) == 1
+    await asyncio.sleep(0.3)
+    assert (await probe(busy)).status is CheckStatus.OK  # any poll sweeps the sites idle past the keep-alive
+    await asyncio.sleep(0.05)
+    assert quiet_entry.pool.connections == []
+    assert (await probe(quiet)).status is CheckStatus.OK  # the site's next poll opens a new one
+    assert server.connections == 4  # quiet, busy, busy again (its own idled too), quiet again
 
 
 async def test_each_check_sends_its_own_url_and_headers(server: KeepAliveServer) -> None:

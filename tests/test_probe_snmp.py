@@ -257,7 +257,7 @@ async def test_rate_below_threshold_for_an_idle_scanner(agent: SnmpAgent) -> Non
     snmp.forget_baselines(check.id)
     _, two, _ = await _two_polls(agent, check, 500, 500)
     assert (two.status, two.value) == (CheckStatus.CRITICAL, 0.0)
-    assert two.reason == "0 pages/h (critical below 0.500 pages/h)"
+    assert two.reason == "0 pages/h (critical below 0.5 pages/h)"
 
 
 async def test_rate_survives_32bit_wrap(agent: SnmpAgent) -> None:
@@ -454,17 +454,17 @@ def test_sysuptime_wrapping_after_497_days_is_no_reboot() -> None:
 
 
 class _WalkCounter:
-    """Counts the GETBULK walks the table reader starts (a cached read makes none)."""
+    """Counts the table columns the table reader walks (a cached read walks none)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
-        real = _snmp_table.snmp_walk
+        real = _snmp_table.snmp_walk_columns
 
-        async def counting(*args: Any, **kwargs: Any) -> Any:
-            self.count += 1
-            return await real(*args, **kwargs)
+        async def counting(target: Any, creds: Any, bases: list[str], *args: Any, **kwargs: Any) -> Any:
+            self.count += len(bases)
+            return await real(target, creds, bases, *args, **kwargs)
 
-        monkeypatch.setattr(_snmp_table, "snmp_walk", counting)
+        monkeypatch.setattr(_snmp_table, "snmp_walk_columns", counting)
 
     def take(self) -> int:
         count, self.count = self.count, 0
@@ -687,3 +687,29 @@ async def test_reply_after_the_timeout_is_told_apart_from_a_silent_agent(agent: 
         await asyncio.sleep(0.3)
     finally:
         _close_relay(relay)
+
+
+async def test_walk_of_every_row_names_rows_from_the_kept_map(
+    agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A walk of every row walks the name column once, then only the value column until the rows change."""
+    _clear_switch(agent)
+    _fake_switch(agent, {"ge-0/0/1": 2, "uplink": 1})
+    walks = _WalkCounter(monkeypatch)
+    _snmp_table.forget_index_cache()
+    check = _switch_check(agent)  # no `interfaces`: every row
+    try:
+        first = await snmp.probe(check)
+        assert walks.take() == 2  # the value column and the name column
+        again = await snmp.probe(check)
+        assert walks.take() == 1  # the value column only, named from the kept map
+        assert (again.status, again.reason, again.values) == (first.status, first.reason, first.values)
+        assert again.reason == "ge-0/0/1 is down (ifOperStatus 2)"
+        assert f"{IF_TABLE}.8.2 (uplink) = Integer: 1" in again.evidence
+        _fake_switch(agent, {"ge-0/0/1": 1, "uplink": 1, "wifi": 2})  # a row appeared: its name is not known
+        grown = await snmp.probe(check)
+        assert walks.take() == 3  # the value column, then both columns again
+        assert (grown.status, grown.reason) == (CheckStatus.CRITICAL, "wifi is down (ifOperStatus 2)")
+    finally:
+        _clear_switch(agent)
+        _snmp_table.forget_index_cache()

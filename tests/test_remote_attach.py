@@ -17,7 +17,7 @@ from test_remote import Seen, simulated, slow_inventory, wait_for
 from bibnet_ops.engine import Evidence
 from bibnet_ops.events import StateChange
 from bibnet_ops.model import CheckStatus
-from bibnet_ops.remote import CollectorProcess
+from bibnet_ops.remote import CollectorProcess, Reloaded
 
 
 async def test_dashboards_attach_to_one_collector_and_leave_without_stopping_it(tmp_path: Path) -> None:
@@ -78,3 +78,36 @@ async def test_attaching_to_no_collector_is_a_stopped_source_not_a_crash(tmp_pat
         failed = lone.evidence("bplp-16/catalogue/opac")
         assert failed.exception() is not None
         lone.stop()
+
+
+async def test_a_reload_asked_by_an_attached_dashboard_is_made_by_the_shared_collector(tmp_path: Path) -> None:
+    """ctrl+r in a writable served tab: the one collector re-reads its directory and answers that tab."""
+    from bibnet_ops.inventory import load_inventory
+
+    async with simulated(tmp_path) as (_sim, config):
+        inv = load_inventory(config)
+        sock = tmp_path / "collector.sock"
+        owner = CollectorProcess(inv, store=False, alerts=False, first_spread=30.0, listen=sock, stream=False).start()
+        try:
+            await wait_for(lambda: owner.ready is not None)
+            tab = CollectorProcess.attach(inv, sock).start()
+            other = CollectorProcess.attach(inv, sock).start()
+            seen_other = Seen(other)
+            # a site no other depends on (a parent cannot be removed under its children)
+            gone = next(s for s in sorted(inv.sites) if not any(x.parent == s for x in inv.sites.values()))
+            (config / "sites" / f"{gone}.toml").unlink()
+            answer = await asyncio.wrap_future(tab.reload_config())
+            assert gone not in answer["inventory"].sites
+            assert "1 site removed" in answer["result"].summary()
+            assert not tab.poll_now(gone)  # the tab now matches the reloaded checks
+            # Every other tab learns it in its stream, in order, and follows the new checks too.
+            await wait_for(lambda: any(isinstance(e, Reloaded) for e in seen_other.pull().events), timeout=10)
+            (told,) = [e for e in seen_other.events if isinstance(e, Reloaded)]
+            assert gone not in told.inventory.sites and "1 site removed" in told.summary
+            assert not other.poll_now(gone)
+            assert not any(isinstance(e, Reloaded) for e in Seen(tab).pull().events)  # the asker got the reply
+            await asyncio.to_thread(tab.stop)
+            await asyncio.to_thread(other.stop)
+            assert owner.collector_stopped() is None
+        finally:
+            await asyncio.to_thread(owner.stop)

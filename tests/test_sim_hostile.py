@@ -95,7 +95,7 @@ async def test_endless_body_is_read_up_to_max_body_only(sim: Simulator) -> None:
     sim.set_fault("bad", FaultKind.ENDLESS_BODY, device="catalogue")
     sample, elapsed = await _timed(_opac(sim, max_body=65536))
     assert sample.status is CheckStatus.CRITICAL
-    assert sample.reason == "body lacks 'Koha' (only the first 65536 bytes were read)"
+    assert sample.reason == f"GET {OPAC}: body lacks 'Koha' (only the first 65536 bytes were read)"
     assert elapsed < 2.0
 
 

@@ -177,3 +177,15 @@ def test_literal_password_in_network_toml_is_refused(tmp_path: Path, capsys: pyt
     assert "network.toml:5: [collector.store] literal secret" in err
     assert "network.toml:6: [collector.store_password] literal secret" in err
     assert "hunter2" not in err and "hunter3" not in err
+
+
+def test_store_init_and_status_on_a_sqlite_file(tmp_path: Path) -> None:
+    db = str(tmp_path / "region.db")
+    code, out, err = bibnet("store", "init", db)
+    assert code == 0 and "schema version 0 -> " in out, err
+    code, out, err = bibnet("store", "status", db)
+    assert code == 0 and f"store:          {db} (sqlite)" in out and "transitions:    0" in out, err
+    code, _, err = bibnet("store", "init", db, "--reader-role", "staff")
+    assert code == 2 and "roles exist only in a PostgreSQL store" in err
+    code, _, err = bibnet("store", "status", str(tmp_path / "missing.db"))
+    assert code == 2 and "does not exist" in err and "Traceback" not in err

@@ -285,3 +285,33 @@ def test_each_tab_runs_an_attached_dashboard_read_only_unless_writable(tmp_path:
     assert "--read-only" not in writable
     assert writable[writable.index("--lang") + 1] == "fr" and "--tiles" in writable
     assert "--read-only" in command("--writable", "--read-only")  # asked for both: the safe one wins
+
+
+async def test_a_killed_server_leaves_neither_its_tabs_nor_its_collector(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """kill -9 of `serve`: its collector sees the socket close, each tab's dashboard gets SIGTERM from the kernel."""
+    import asyncio
+
+    import aiohttp
+
+    url, proc = served
+    server = psutil.Process(proc.pid)
+    async with aiohttp.ClientSession() as session, session.ws_connect(url + "ws?width=100&height=30") as ws:
+        await ws.send_json(["resize", {"width": 100, "height": 30}])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 60
+        while loop.time() < deadline and not tabs(server):
+            await asyncio.sleep(0.2)
+        assert len(tabs(server)) == 1 and len(collectors(server)) == 1
+        everything = [*tabs(server), *collectors(server)]
+        proc.kill()
+        proc.wait(10)
+
+        def all_gone() -> bool:
+            return not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in everything)
+
+        gone_by = loop.time() + 20
+        while loop.time() < gone_by and not all_gone():
+            await asyncio.sleep(0.2)
+    assert all_gone(), [p.cmdline() for p in everything if p.is_running()]

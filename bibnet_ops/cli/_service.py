@@ -89,10 +89,14 @@ class CollectorService:
         config_dir: the directory re-read on reload.
         metrics: `HOST:PORT` for /metrics, or None.
         pid_file: where to write the pid, or None.
+        collector_id: the `collector` label of /metrics health series (a regional collector's id; default
+            the host name).
     """
 
-    def __init__(self, collector: Any, config_dir: Path, metrics: str | None, pid_file: Path | None) -> None:
+    def __init__(self, collector: Any, config_dir: Path, metrics: str | None, pid_file: Path | None,
+                 collector_id: str | None = None) -> None:
         self.collector = collector
+        self.collector_id = collector_id
         self.config_dir = config_dir
         self.metrics_address = metrics
         self.pid_file = pid_file
@@ -118,7 +122,7 @@ class CollectorService:
             from bibnet_ops.metrics import MetricsAddressError, MetricsServer
 
             try:
-                self.metrics = MetricsServer(self.collector, self.metrics_address).start()
+                self.metrics = MetricsServer(self.collector, self.metrics_address, self.collector_id).start()
             except MetricsAddressError as exc:
                 self._release()
                 raise ServiceError(f"--metrics: {exc}") from None
@@ -216,4 +220,5 @@ def service_for(args: argparse.Namespace, inventory: Inventory, collector: Any) 
     settings = inventory.settings.get("collector") or {}
     metrics = getattr(args, "metrics", None) or settings.get("metrics")
     pid_file = pid_file_path(getattr(args, "pid_file", None), inventory)
-    return CollectorService(collector, Path(inventory.root), metrics, pid_file)
+    return CollectorService(collector, Path(inventory.root), metrics, pid_file,
+                            getattr(args, "collector_id", None) or None)

@@ -27,6 +27,7 @@ import math
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -50,6 +51,9 @@ FIRST_POLLS_PER_SECOND = 1000.0
 instead of a fixed minute during which a restarted or taking-over collector is partly blind."""
 MIN_FIRST_WINDOW = 2.0
 """Seconds over which even a few first polls are spread."""
+
+MAX_POLL_TASKS = 2000
+"""Device polls held as tasks at most (running or waiting for a slot); more due at once wait as plain lists."""
 
 ResultHandler = Callable[[CheckSpec, Sample], float]
 """Called with each result in the event loop; returns the delay until the check's next poll."""
@@ -160,6 +164,10 @@ class Scheduler:
         self._early: set[str] = set()
         self._phases: dict[str, float] = {}  # device key -> its random phase (see `run`)
         self._groups: dict[asyncio.Task[None], list[_Entry]] = {}
+        # device polls beyond this many tasks (running or waiting for a slot) wait in the backlog, in order
+        self._max_tasks = max(MAX_POLL_TASKS, 4 * max(1, concurrency))
+        self._backlog: deque[list[tuple[_Entry, float]]] = deque()
+        self._stopping = False
         self.stats = PollStats(started=0.0)
 
     @property
@@ -296,6 +304,7 @@ class Scheduler:
         """Poll until cancelled; on cancellation, cancel the polls in flight and wait for them."""
         loop = self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
+        self._stopping = False
         now = loop.time()
         self.stats = PollStats(started=now)
         window = self._first_window(len(self._entries))
@@ -322,12 +331,23 @@ class Scheduler:
                     if handle is not None:
                         handle.cancel()
         finally:
+            self._stopping = True
+            self.stats.queued -= sum(len(group) for group in self._backlog)
+            self._backlog.clear()
             for task in list(self._tasks):
                 task.cancel()
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def _dispatch(self, group: list[tuple[_Entry, float]]) -> None:
+        if len(self._tasks) >= self._max_tasks or self._backlog:
+            # a start-up or takeover burst waits here as plain lists, not as thousands of suspended tasks
+            self._backlog.append(group)
+            self.stats.queued += len(group)
+            return
+        self._start(group)
+
+    def _start(self, group: list[tuple[_Entry, float]]) -> None:
         assert self._loop is not None
         task = self._loop.create_task(self._poll(group))
         self._tasks.add(task)
@@ -341,6 +361,12 @@ class Scheduler:
         for entry in self._groups.pop(task, ()):
             if entry.task is task:
                 entry.task = None
+        while self._backlog and len(self._tasks) < self._max_tasks and not self._stopping:
+            waiting = self._backlog.popleft()
+            self.stats.queued -= len(waiting)
+            group = [(entry, due) for entry, due in waiting if not entry.removed]
+            if group:
+                self._start(group)
 
     async def _poll(self, group: list[tuple[_Entry, float]]) -> None:
         """Poll one device's due checks together, holding one site slot and one network slot."""

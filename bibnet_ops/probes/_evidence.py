@@ -17,6 +17,8 @@ BODY_LIMIT = 2048
 EVIDENCE_LIMIT = 4096
 """Characters of evidence kept in all (status line, headers, body head)."""
 _MAX_HEADERS = 40
+# control characters (but newline and tab) shown as U+FFFD: a terminal must not act on a device's bytes
+_CONTROLS = {c: "\ufffd" for c in [*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0)]}
 _MAX_HEADER_LINE = 200
 
 
@@ -49,8 +51,7 @@ def http_evidence(
             break
         shown = "***" if is_secret_name(name) else value
         lines.append(f"{name}: {shown}"[:_MAX_HEADER_LINE])
-    head = body[:BODY_LIMIT].decode("utf-8", "replace")
-    head = "".join(ch if ch.isprintable() or ch in "\n\t" else "�" for ch in head)
+    head = body[:BODY_LIMIT].decode("utf-8", "replace").translate(_CONTROLS)
     if len(body) > BODY_LIMIT or truncated:
         head += f"\n… ({len(body)} bytes read{', more not read' if truncated else ''})"
     return bounded("\n".join(lines) + "\n\n" + head)

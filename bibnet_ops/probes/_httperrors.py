@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from bibnet_ops.probes._reasons import plural
+
 __all__ = ["FetchError", "describe"]
 
 _TIMEOUTS = (httpx.TimeoutException, httpcore.TimeoutException, TimeoutError)
@@ -81,7 +83,7 @@ def describe(exc: Exception, url: str, timeout: float, received: int = 0, start:
         return FetchError(f"{where} does not speak HTTP: it answered {_printable(start)!r}")
     if isinstance(exc, _TIMEOUTS):
         if received:
-            amount = f"{received} bytes" if received < 10_000 else f"{received / 1024:.0f} KiB"
+            amount = plural(received, "byte") if received < 10_000 else f"{received / 1024:.0f} KiB"
             return FetchError(
                 f"reply from {where} incomplete after {timeout:.1f} s: only {amount} arrived"
                 " (the device sends too slowly)",
@@ -120,7 +122,8 @@ def describe(exc: Exception, url: str, timeout: float, received: int = 0, start:
             return FetchError(f"{where} closed the connection mid-reply")
         if "disconnected without sending" in text:
             if received:
-                return FetchError(f"{where} closed the connection mid-reply, after {received} bytes of its header")
+                got = plural(received, "byte")
+                return FetchError(f"{where} closed the connection mid-reply, after {got} of its header")
             return FetchError(f"{where} closed the connection without replying")
         # h11 appends the offending bytes as a bytearray repr, which tells a technician nothing
         return FetchError(f"malformed HTTP reply from {where}: {text.split(': bytearray', 1)[0][:80]}")

@@ -22,6 +22,7 @@ few KiB of a body, cheap enough for every sample of a 20,000-checks-a-minute col
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable
@@ -63,7 +64,7 @@ def number(value: float) -> str:
         value: Any finite number.
 
     Returns:
-        Three decimals below 1, one below 100, none above (or for whole numbers).
+        Up to three decimals below 1 (no trailing zeros), one below 100, none above (or for whole numbers).
     """
     if value == int(value) and abs(value) < 1e12:
         return str(int(value))
@@ -71,7 +72,7 @@ def number(value: float) -> str:
         return f"{value:.0f}"
     if abs(value) >= 1:
         return f"{value:.1f}"
-    return f"{value:.3f}"
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
 
 
 def plural(count: float, noun: str, many: str = "") -> str:
@@ -239,8 +240,12 @@ def _redact_query(query: str) -> str:
     return urlencode([(name, "***" if is_secret_name(name) else value) for name, value in pairs], safe="*:/")
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_name(name: str) -> bool:
-    """Whether a header or parameter name looks like it carries a credential (`Authorization`, `apikey`)."""
+    """Whether a header or parameter name looks like it carries a credential (`Authorization`, `apikey`).
+
+    Cached: the same few header names come back in every reply.
+    """
     lowered = name.lower()
     return lowered not in _NOT_SECRET and any(word in lowered for word in SECRET_WORDS)
 

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from bibnet_ops.probes._snmp_batch import snmp_get
-from bibnet_ops.probes._snmp_session import Credentials, SnmpError, SnmpValue, Target, snmp_walk
+from bibnet_ops.probes._snmp_session import Credentials, SnmpError, SnmpValue, Target, snmp_walk_columns
 
 __all__ = ["SYS_UPTIME", "TableRows", "forget_index_cache", "read_rows", "uptime_seconds"]
 
@@ -73,14 +73,31 @@ def _index_key(index: str) -> tuple[int, ...]:
 
 
 async def _walk(target: Target, creds: Credentials, base: str, deadline: float) -> list[tuple[str, SnmpValue]]:
-    key = (target.host, target.port, base)
+    return (await _walk_columns(target, creds, [base], deadline))[0]
+
+
+async def _walk_columns(
+    target: Target, creds: Credentials, bases: list[str], deadline: float
+) -> list[list[tuple[str, SnmpValue]]]:
+    """Walk columns of one table side by side, as many rows per request as the first column had last time."""
+    key = (target.host, target.port, bases[0])
     known = _sizes.get(key)
     repetitions = min(max(known + 1, 2), 50) if known is not None else _FIRST_REPETITIONS
-    rows, _ = await snmp_walk(target, creds, base, repetitions, deadline=deadline)
+    columns, _ = await snmp_walk_columns(target, creds, bases, repetitions, deadline=deadline)
     if len(_sizes) > 50_000:
         _sizes.clear()
-    _sizes[key] = len(rows)
-    return rows
+    _sizes[key] = len(columns[bases[0]])
+    return [columns[base] for base in bases]
+
+
+async def _walk_table(
+    target: Target, creds: Credentials, base: str, names_oid: str | None, deadline: float
+) -> tuple[list[tuple[str, SnmpValue]], list[tuple[str, SnmpValue]] | None]:
+    """The value column's rows and, when asked, the name column's, walked side by side."""
+    if names_oid is None:
+        return await _walk(target, creds, base, deadline), None
+    values, names = await _walk_columns(target, creds, [base, names_oid], deadline)
+    return values, names
 
 
 async def read_rows(
@@ -129,9 +146,8 @@ async def read_rows(
                 return TableRows(named[0], named[1], time.monotonic() - started, cached=True, empty=not named[0])
             _maps.pop(key, None)
     with_uptime = with_uptime or names_oid is not None
-    value_rows, name_rows, uptime = await asyncio.gather(
-        _walk(target, creds, base, deadline),
-        _walk(target, creds, names_oid, deadline) if names_oid is not None else _nothing(),
+    (value_rows, name_rows), uptime = await asyncio.gather(
+        _walk_table(target, creds, base, names_oid, deadline),
         _uptime(target, creds, deadline) if with_uptime else _nothing(),
     )
     if names_oid is None or name_rows is None:

@@ -135,11 +135,13 @@ class V3Engine:
         objects = [self._object(oid) for oid in oids]
         return get_cmd(self.engine, self._auth(creds), transport, self.context, *objects, lookupMib=False)
 
-    def bulk(self, creds: Credentials, transport: UdpTransportTarget, oid: Any, repetitions: int) -> Awaitable[_Result]:
-        """A GETBULK from `oid` (a numeric OID string, or the last name a previous reply gave)."""
-        start = self._object(oid) if isinstance(oid, str) else ObjectType(_ObjectIdentity(oid))
+    def bulk(
+        self, creds: Credentials, transport: UdpTransportTarget, oids: list[Any], repetitions: int
+    ) -> Awaitable[_Result]:
+        """A GETBULK from each of `oids` (numeric OID strings, or the last names a previous reply gave)."""
+        starts = [self._object(oid) if isinstance(oid, str) else ObjectType(_ObjectIdentity(oid)) for oid in oids]
         return bulk_cmd(
-            self.engine, self._auth(creds), transport, self.context, 0, repetitions, start, lookupMib=False
+            self.engine, self._auth(creds), transport, self.context, 0, repetitions, *starts, lookupMib=False
         )
 
 

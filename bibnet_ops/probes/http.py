@@ -181,7 +181,8 @@ async def probe(check: CheckSpec) -> Sample:
         )
     except FetchError as exc:
         status = CheckStatus.UNKNOWN if exc.config else CheckStatus.CRITICAL
-        return make_sample(check, status, exc.reason, latency=loop.time() - started)
+        evidence = f"{opts.method} {redact_url(opts.url)}\n(no complete reply) {exc.reason}"
+        return make_sample(check, status, exc.reason, latency=loop.time() - started, evidence=evidence)
     return judge(check, opts, reply)
 
 

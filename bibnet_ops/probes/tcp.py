@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import os
 import socket
 
 from bibnet_ops.model import CheckSpec, CheckStatus, Sample
@@ -67,8 +68,10 @@ async def probe(check: CheckSpec) -> Sample:
         evidence = f"TCP connect {where}: no SYN-ACK within {check.timeout:.1f} s (filtered or host down)"
         return make_sample(check, CheckStatus.CRITICAL, reason, latency=loop.time() - started, evidence=evidence)
     except OSError as exc:
-        code = errno.errorcode.get(exc.errno or 0, "") if exc.errno else type(exc).__name__
-        evidence = f"TCP connect {where}: {code} {exc.strerror or exc}".rstrip()
+        if exc.errno:
+            evidence = f"TCP connect {where}: {errno.errorcode.get(exc.errno, '')} {os.strerror(exc.errno)}"
+        else:
+            evidence = f"TCP connect {where}: {type(exc).__name__} {exc}"
         return make_sample(
             check, CheckStatus.CRITICAL, _describe(exc, where), latency=loop.time() - started, evidence=evidence
         )

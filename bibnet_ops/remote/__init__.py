@@ -8,7 +8,7 @@ and reach the screen as batches of the engine's events.
 from __future__ import annotations
 
 from bibnet_ops.remote._parent import CollectorProcess
-from bibnet_ops.remote._protocol import CollectorSpec, NotAvailableError
+from bibnet_ops.remote._protocol import CollectorSpec, NotAvailableError, Reloaded
 from bibnet_ops.remote._resync import snapshot_events
 
-__all__ = ["CollectorProcess", "CollectorSpec", "NotAvailableError", "snapshot_events"]
+__all__ = ["CollectorProcess", "CollectorSpec", "NotAvailableError", "Reloaded", "snapshot_events"]

@@ -27,6 +27,7 @@ from bibnet_ops.remote._protocol import (
     Failed,
     NotAvailableError,
     Ready,
+    Reloaded,
     Reply,
     Stopped,
     pack_error,
@@ -290,6 +291,10 @@ class CollectorServer:
             inventory = await asyncio.to_thread(load_inventory, self.spec.config_dir)
             result = self.collector.reload(inventory)
             log.warning("reloaded %s: %s", self.spec.config_dir, result.summary())
+            # The other dashboards learn it in their stream, before any event of the new checks.
+            for other in self.streaming:
+                if other is not session:
+                    other.outbox.extend([Reloaded(inventory, result.summary())])
         except Exception as exc:  # a ConfigError travels whole: the console lists its file:line issues
             self.collector.reload_failed()
             log.warning("reload refused: %s", exc)

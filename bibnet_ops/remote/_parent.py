@@ -38,6 +38,7 @@ from bibnet_ops.remote._protocol import (
     Failed,
     NotAvailableError,
     Ready,
+    Reloaded,
     Reply,
     Stopped,
     unpack_error,
@@ -326,11 +327,14 @@ class CollectorProcess:
     # The event source.
 
     def drain(self) -> list[object]:
-        """Events received since the last call, oldest first."""
+        """Events received since the last call, oldest first (a `Reloaded` among them: another console reloaded)."""
         with self._lock:
             out = list(self._events)
             self._events.clear()
             resync, self._resync = self._resync, False
+        for event in out:
+            if type(event) is Reloaded:
+                self._checks = list(event.inventory.checks)  # poll_now matches the reloaded checks
         if resync:
             # Some were dropped here: ask for every state again, once the screen has caught up (not before,
             # or the snapshot itself would overflow a screen that is not draining).

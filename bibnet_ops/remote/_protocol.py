@@ -23,6 +23,7 @@ __all__ = [
     "Failed",
     "NotAvailableError",
     "Ready",
+    "Reloaded",
     "Reply",
     "Stopped",
     "pack_error",
@@ -109,6 +110,14 @@ class Failed:
     """The collector could not start or crashed; `reason` is what a technician needs to fix it."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """In the event stream: the collector now runs this re-read configuration (another console asked for it)."""
+
+    inventory: Inventory
+    summary: str = ""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def _started_by(lines: Sequence[list[_Change]], start: float) -> str | None:
 
 class _DeviceSpansMixin(_SqliteBase):
     _device_ids: dict[tuple[str, str], int]
+    # milliseconds to seconds in SQL, an IEEE division in both stores (PostgreSQL's `/ 1000.0` would be numeric)
+    _SECONDS = "{} / 1000.0"
 
     # ------------------------------------------------------------------ upkeep (writer side)
     def _spans_current(self) -> bool:
@@ -202,6 +204,19 @@ class _DeviceSpansMixin(_SqliteBase):
         Args:
             head: (start, reason) of the stored span the first segment continues, if any.
         """
+        rows = self._span_rows(did, lines, t0, head, segments)
+        self.conn.executemany("INSERT INTO device_spans VALUES (?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    @staticmethod
+    def _span_rows(
+        did: int,
+        lines: list[list[_Change]],
+        t0: int,
+        head: tuple[int, str | None] | None,
+        segments: list[Segment] | None = None,
+    ) -> list[tuple[int, float, float | None, int, str | None]]:
+        """The device_spans rows `_write_spans` inserts (times in the lines' unit: integer milliseconds)."""
         if segments is None:
             segments = worst_of(lines, t0, FAR_FUTURE, CHECK_CATEGORY)
         rows = []
@@ -214,8 +229,7 @@ class _DeviceSpansMixin(_SqliteBase):
             elif category == DOWN:
                 reason = _started_by(lines, start)
             rows.append((did, start, None if stop >= FAR_FUTURE else stop, _CODE[category], reason))
-        self.conn.executemany("INSERT INTO device_spans VALUES (?, ?, ?, ?, ?)", rows)
-        return len(rows)
+        return rows
 
     def _mark_transitions_kept_from(self, cutoff_ms: int) -> None:
         """Transitions before `cutoff_ms` were deleted: spans no longer match them before it."""
@@ -272,7 +286,8 @@ class _DeviceSpansMixin(_SqliteBase):
         # a span reaching the first transition left out (at or after `until`) runs on to `until`: stop None;
         # the rows come without their device (a third of the cost of reading them): `counts` cuts them
         rows = self.conn.execute(
-            f"SELECT start / 1000.0, CASE WHEN stop IS NULL OR stop >= ? THEN NULL ELSE stop / 1000.0 END, "
+            f"SELECT {self._SECONDS.format('start')}, "
+            f"CASE WHEN stop IS NULL OR stop >= ? THEN NULL ELSE {self._SECONDS.format('stop')} END, "
             f"CASE category {' '.join(f'WHEN {i} THEN {c!r}' for i, c in enumerate(_CODES))} END, reason "
             f"FROM device_spans {where} ORDER BY device_id, start",
             (until_ms, since_ms, until_ms),

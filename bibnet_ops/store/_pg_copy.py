@@ -59,8 +59,9 @@ def import_sqlite(
             if busy.fetchone()[0]:
                 raise StoreError(f"{dsn.name} already holds history: import into an empty store only")
             conn.execute("DELETE FROM meta")
+            present = {row[0] for row in lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             for table in TABLES:
-                if table == "schema_version":
+                if table == "schema_version" or table not in present:  # PostgreSQL-only (national) tables
                     continue
                 copy = _copy_rollups if table.startswith("rollup_") else _copy_table
                 counts[table] = copy(lite, conn, table)

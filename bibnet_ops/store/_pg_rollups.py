@@ -4,7 +4,7 @@ A row per bucket costs PostgreSQL ~50 bytes before any data (tuple header, line 
 more than the aggregate itself, and a year of 2,000 sites is ~16 million buckets. So a row holds `CHUNK[tier]`
 buckets: `n` (samples per bucket, NULL where the chunk has no such bucket), `peak` (the bucket's largest
 value in thousandths, what percentiles read) and `delta` (counter increments, NULL for checks without a
-counter) as arrays SQL can unnest, and the rest of each bucket's aggregate (`Agg.to_row`) as varints in
+counter) as arrays SQL slices, sums and counts, and the rest of each bucket's aggregate (`Agg.to_row`) as varints in
 `aggs`. Reports sum, count and rank in SQL as on SQLite; only `rollups()` (sparklines) decodes `aggs`.
 """
 
@@ -72,6 +72,13 @@ def encode_chunk(rows: dict[int, _Row], size: int) -> _Columns:
     return n, peak, (delta if any(d is not None for d in delta) else None), bytes(aggs)
 
 
+def _array(values: Sequence[float | int | None] | None) -> str | None:
+    """An array's text form (`{1,NULL,3.5}`); repr gives each float's shortest exact form, as PostgreSQL reads it."""
+    if values is None:
+        return None
+    return "{" + ",".join("NULL" if v is None else repr(v) for v in values) + "}"
+
+
 def decode_chunk(n: Sequence[int | None], delta: Sequence[float | None] | None, aggs: bytes) -> dict[int, _Row]:
     """Inverse of `encode_chunk`: slot -> the bucket's Agg.to_row() (floats where SQLite keeps REALs)."""
     out: dict[int, _Row] = {}
@@ -128,21 +135,33 @@ class _PgRollupsMixin(_PgBase):
         return {(cid, chunk): decode_chunk(n, delta, aggs) for cid, chunk, n, delta, aggs in rows}
 
     def _write_chunks(self, tier: str, chunks: dict[tuple[int, int], dict[int, _Row]]) -> None:
-        """Store chunks (an empty one is deleted)."""
+        """Store chunks (an empty one is deleted), all in one statement."""
         size, table = CHUNK[tier], tier_table(tier)
-        cur = self.pg.cursor()
-        rows = [(cid, chunk, *encode_chunk(buckets, size)) for (cid, chunk), buckets in chunks.items() if buckets]
-        if rows:
-            cur.executemany(
+        columns: list[list[Any]] = [[], [], [], [], [], []]
+        for (cid, chunk), buckets in chunks.items():
+            if buckets:
+                n, peak, delta, aggs = encode_chunk(buckets, size)
+                for column, value in zip(columns, (cid, chunk, _array(n), _array(peak), _array(delta), aggs),
+                                         strict=True):
+                    column.append(value)
+        if columns[0]:
+            # arrays travel as their text form: psycopg's per-element dumping would cost more than the rest
+            self.pg.execute(
                 f"INSERT INTO {table} (check_id, chunk, n, peak, delta, aggs) "
-                f"VALUES (%s, %s, %s::integer[], %s::float8[], %s::float8[], %s) "
+                f"SELECT c, k, n::integer[], p::float8[], d::float8[], a "
+                f"FROM unnest(%s::integer[], %s::integer[], %s::text[], %s::text[], %s::text[], %s::bytea[]) "
+                f"AS x(c, k, n, p, d, a) "
                 f"ON CONFLICT (check_id, chunk) DO UPDATE SET n = excluded.n, peak = excluded.peak, "
                 f"delta = excluded.delta, aggs = excluded.aggs",
-                rows,
+                columns,
             )
         empty = [key for key, buckets in chunks.items() if not buckets]
         if empty:
-            cur.executemany(f"DELETE FROM {table} WHERE check_id = %s AND chunk = %s", empty)
+            self.pg.execute(
+                f"DELETE FROM {table} t USING unnest(%s::integer[], %s::integer[]) AS e(c, k) "
+                f"WHERE t.check_id = e.c AND t.chunk = e.k",
+                ([k[0] for k in empty], [k[1] for k in empty]),
+            )
 
     # ------------------------------------------------------------------ reading
     def _bucket_range(self, tier: str, since: float, until: float) -> tuple[int, int]:
@@ -153,20 +172,20 @@ class _PgRollupsMixin(_PgBase):
             hi += 1
         return lo, hi
 
-    def _slots(self, tier: str, since: float, until: float, column: str, value: str) -> tuple[str, tuple[Any, ...]]:
-        """FROM/WHERE unnesting `column` of the chunks overlapping [since, until) to one row per bucket in it.
+    def _slice(
+        self, tier: str, since: float, until: float, check_ids: Sequence[str]
+    ) -> tuple[str, str, dict[str, Any]]:
+        """How to read the buckets of [since, until) from the chunks overlapping it: an array slice and a WHERE.
 
-        The row's bucket is `b`, the unnested element `v`; `value` is the condition on `v` (a bucket that is
-        there, a bucket with a value).
+        `arr[{slice}]` is the part of a chunk's array inside the period (all of it for a chunk within it), so that
+        SQL sums, counts and ranks whole arrays in C instead of one row per bucket.
         """
         size = CHUNK[tier]
         lo, hi = self._bucket_range(tier, since, until)
-        sql = (
-            f"FROM {tier_table(tier)} r CROSS JOIN LATERAL unnest(r.n, r.{column}) WITH ORDINALITY AS u(n, v, i) "
-            f"CROSS JOIN LATERAL (SELECT r.chunk * {size} + u.i::integer - 1 AS b) s "
-            f"WHERE r.check_id = ANY(%s) AND r.chunk >= %s AND r.chunk <= %s AND s.b >= %s AND s.b < %s AND {value}"
-        )
-        return sql, (lo // size, (hi - 1) // size, lo, hi)
+        where = "r.check_id = ANY(%(ids)s) AND r.chunk >= %(c_lo)s AND r.chunk <= %(c_hi)s"
+        piece = f"greatest(1, %(lo)s - r.chunk * {size} + 1):least({size}, %(hi)s - r.chunk * {size})"
+        params = {"ids": self._ids(check_ids) or [], "c_lo": lo // size, "c_hi": (hi - 1) // size, "lo": lo, "hi": hi}
+        return piece, where, params
 
     def rollups(self, tier: str, since: float, until: float, check_ids: Sequence[str] | None = None) -> list[Rollup]:
         """Rollups of a tier whose bucket starts in [since, until), ordered by check then time."""
@@ -190,20 +209,26 @@ class _PgRollupsMixin(_PgBase):
 
     def delta_sums(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, float]:
         """Sum of counter increments per check over buckets starting in [since, until)."""
-        sql, params = self._slots(tier, since, until, "delta", "u.n IS NOT NULL")
+        piece, where, params = self._slice(tier, since, until, check_ids)
         with self._errors():
             rows = self.pg.execute(
-                f"SELECT r.check_id, coalesce(sum(u.v), 0) {sql} GROUP BY r.check_id ORDER BY r.check_id",
-                (self._ids(check_ids) or [], *params),
+                f"SELECT r.check_id, coalesce(sum((SELECT sum(d) FROM unnest(r.delta[{piece}]) AS d)), 0) "
+                f"FROM {tier_table(tier)} r WHERE {where} AND cardinality(array_remove(r.n[{piece}], NULL)) > 0 "
+                f"GROUP BY r.check_id ORDER BY r.check_id",
+                params,
             ).fetchall()
         return {self._name(cid): float(total) for cid, total in rows}
 
     def bucket_maxima(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, list[float]]:
         """Each bucket's maximum value per check (in time order) over buckets starting in [since, until)."""
-        sql, params = self._slots(tier, since, until, "peak", "u.v IS NOT NULL")
+        piece, where, params = self._slice(tier, since, until, check_ids)
+        # peaks are in thousandths, as SQLite's v_max/v_sum (see Agg.to_row)
         with self._errors():
             rows = self.pg.execute(
-                f"SELECT r.check_id, u.v / 1000.0 {sql} ORDER BY r.check_id, s.b", (self._ids(check_ids) or [], *params)
+                f"SELECT r.check_id, u.v / 1000.0 FROM {tier_table(tier)} r "
+                f"CROSS JOIN LATERAL unnest(r.peak[{piece}]) WITH ORDINALITY AS u(v, i) "
+                f"WHERE {where} AND u.v IS NOT NULL ORDER BY r.check_id, r.chunk, u.i",
+                params,
             ).fetchall()
         out: dict[str, list[float]] = {}
         for cid, value in rows:
@@ -212,21 +237,24 @@ class _PgRollupsMixin(_PgBase):
 
     def bucket_counts(self, tier: str, since: float, until: float, check_ids: Sequence[str]) -> dict[str, int]:
         """How many buckets with a value each check has among those starting in [since, until)."""
-        sql, params = self._slots(tier, since, until, "peak", "u.v IS NOT NULL")
+        piece, where, params = self._slice(tier, since, until, check_ids)
+        count = f"sum(cardinality(array_remove(r.peak[{piece}], NULL)))"
         with self._errors():
             rows = self.pg.execute(
-                f"SELECT r.check_id, count(*) {sql} GROUP BY r.check_id ORDER BY r.check_id",
-                (self._ids(check_ids) or [], *params),
+                f"SELECT r.check_id, {count} FROM {tier_table(tier)} r WHERE {where} "
+                f"GROUP BY r.check_id HAVING {count} > 0 ORDER BY r.check_id",
+                params,
             ).fetchall()
-        return {self._name(cid): int(count) for cid, count in rows}
+        return {self._name(cid): int(n) for cid, n in rows}
 
     def bucket_top(self, tier: str, since: float, until: float, check_ids: Sequence[str], n: int) -> list[float]:
         """The `n` largest of the bucket maxima `bucket_maxima` gives for these checks, largest first."""
-        sql, params = self._slots(tier, since, until, "peak", "u.v IS NOT NULL")
+        piece, where, params = self._slice(tier, since, until, check_ids)
         with self._errors():
             rows = self.pg.execute(
-                f"SELECT u.v / 1000.0 AS top {sql} ORDER BY top DESC LIMIT %s",
-                (self._ids(check_ids) or [], *params, n),
+                f"SELECT v / 1000.0 AS top FROM {tier_table(tier)} r CROSS JOIN LATERAL unnest(r.peak[{piece}]) AS v "
+                f"WHERE {where} AND v IS NOT NULL ORDER BY top DESC LIMIT %(n)s",
+                {**params, "n": n},
             ).fetchall()
         return [value for (value,) in rows]
 

@@ -25,6 +25,7 @@ from textual.timer import Timer
 from bibnet_ops.engine import Evidence
 from bibnet_ops.inventory import Inventory
 from bibnet_ops.model import Site
+from bibnet_ops.remote import Reloaded
 from bibnet_ops.store import StoreLike
 from bibnet_ops.tui.arabic import display_text
 from bibnet_ops.tui.changes import ConsoleChanges
@@ -196,8 +197,17 @@ class DashboardApp(ConsoleApp):
         self.last_tick_seconds = time.perf_counter() - started
 
     def _apply_events(self) -> None:
-        if self.source is not None:
-            self.state.apply_many(self.source.drain())
+        if self.source is None:
+            return
+        events = self.source.drain()
+        start = 0
+        for i, event in enumerate(events):
+            if type(event) is Reloaded:  # another console of a served collector reloaded it: follow, in order
+                self.state.apply_many(events[start:i])
+                self.config_reloaded(event.inventory)
+                self.notify(tr("note.reloaded", summary=event.summary))
+                start = i + 1
+        self.state.apply_many(events[start:] if start else events)
 
     def _watch_collector(self) -> None:
         """Say once when the collector stops (the header keeps showing it), and when events were dropped."""
