@@ -16,12 +16,12 @@ def outbox_transitions(path: Path) -> list[tuple[str, float, str]]:
     """(check, time, new state) of the transitions waiting in an outbox file, in outbox order."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         rows = db.execute("SELECT body FROM events WHERE kind = 't' ORDER BY seq").fetchall()
-    return [(b[0], round(b[1], 3), b[3]) for b in (json.loads(r[0]) for r in rows)]
+    return [(b[0], round(b[1] * 1000), b[3]) for b in (json.loads(r[0]) for r in rows)]  # ms, as stored
 
 
 def central_transitions(dsn: str) -> list[tuple[str, float, str]]:
     rows = query(dsn, "SELECT c.name, t.t, t.new FROM transitions t JOIN checks c ON c.id = t.check_id ORDER BY t.id")
-    return [(name, round(t / 1000.0, 3), new) for name, t, new in rows]
+    return [(name, int(t), new) for name, t, new in rows]
 
 
 def printed(log: str) -> list[tuple[str, str]]:

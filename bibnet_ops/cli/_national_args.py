@@ -69,7 +69,7 @@ def national_setup(args: argparse.Namespace, inventory: Inventory,
     if getattr(args, "outbox", None):
         path = Path(args.outbox)
     else:
-        path = outbox_path(inventory.settings, inventory.root, share.collector_id)
+        path = outbox_path(inventory.settings, inventory.root, share.collector_id, target)
     try:
         runtime: NationalRuntime = NationalRuntime(
             inventory, share, target, outbox=path, failover_delay=float(delay), leases=bool(share.collector_id),

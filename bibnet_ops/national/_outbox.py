@@ -233,13 +233,16 @@ class Outbox:
         self._db.execute("INSERT INTO meta (key, value) VALUES ('dropped_minute_rows', ?) ON CONFLICT (key) "
                          "DO UPDATE SET value = excluded.value", (str(self.dropped_minute_rows),))
 
-    def states(self, sites: Iterable[str]) -> list[tuple[str, str, bool, str, float, str]]:
+    def states(self, sites: Iterable[str], pending_only: bool = False) -> list[tuple[str, str, bool, str, float, str]]:
         """The latest state this collector saw of the checks of these sites (check, status, hard, hard status,
-        since, reason), as `national_check_state` holds them centrally."""
+        since, reason), as `national_check_state` holds them centrally; with `pending_only`, only of the
+        checks whose transitions are still waiting to be forwarded."""
         wanted = set(sites)
+        pending = " WHERE check_name IN (SELECT json_extract(body, '$[0]') FROM events WHERE kind = 't')" \
+            if pending_only else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT check_name, status, hard, hard_status, since, reason FROM states").fetchall()
+                "SELECT check_name, status, hard, hard_status, since, reason FROM states" + pending).fetchall()
         return [(c, st, bool(h), hs, float(t), r) for c, st, h, hs, t, r in rows if c.split("/", 1)[0] in wanted]
 
     def purge_site(self, site: str, since: float) -> int:

@@ -10,6 +10,7 @@ holds, seeded from their last state in the central store so soft/hard states and
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -27,7 +28,7 @@ from bibnet_ops.national._forwarder import Forwarder, ForwarderState
 from bibnet_ops.national._leases import CollectorIdInUse, LeaseManager
 from bibnet_ops.national._outbox import DEFAULT_MINUTE_ROWS, Outbox
 from bibnet_ops.national._share import Share, resolve_share, sub_inventory
-from bibnet_ops.store import StoreTarget, StoreUnreachableError, default_store_path, open_store
+from bibnet_ops.store import StoreError, StoreTarget, StoreUnreachableError, default_store_path, open_store
 
 __all__ = ["NationalRuntime", "outbox_path"]
 
@@ -49,13 +50,16 @@ class _Writer(Protocol):
     def register_checks(self, checks: Any) -> None: ...
 
 
-def outbox_path(settings: dict[str, Any], config_dir: str | Path | None, collector_id: str) -> Path:
-    """`[collector] outbox` (relative to the inventory directory), else `outbox-<id>.db` beside the default store."""
+def outbox_path(settings: dict[str, Any], config_dir: str | Path | None, collector_id: str,
+                central: StoreTarget | None = None) -> Path:
+    """`[collector] outbox` (relative to the inventory directory), else `outbox-<id>-<store>.db` beside the
+    default store, where <store> is a short hash of the central store's address (one outbox per store)."""
     configured = (settings.get("collector") or {}).get("outbox")
     if configured:
         path = Path(str(configured)).expanduser()
         return path if path.is_absolute() or config_dir is None else Path(config_dir) / path
-    return default_store_path().parent / f"outbox-{collector_id or 'collector'}.db"
+    tag = "" if central is None else "-" + hashlib.sha1(central.display.encode()).hexdigest()[:8]
+    return default_store_path().parent / f"outbox-{collector_id or 'collector'}{tag}.db"
 
 
 class NationalRuntime:
@@ -94,6 +98,7 @@ class NationalRuntime:
         self._stopping = False
         self._leases_checked = 0.0  # monotonic time of the last successful lease check
         self._left_share: set[str] = set()
+        self._central_ok = False  # the central store answered at start
         self.handovers = 0
         self.takeovers = 0
 
@@ -152,14 +157,24 @@ class NationalRuntime:
         """
         try:
             await asyncio.to_thread(self._check_central)
+            self._central_ok = True
             if self.leases is not None:
                 await self.leases.connect()
         except StoreUnreachableError as exc:  # poll what we can; the id is checked again on reconnect
             if self.leases is not None:
                 await self.leases.disconnect()
             log.warning("central store unreachable at start (%s): polling the sites held last time", _line(exc))
-        self._outbox = Outbox(self.outbox_path, timezone=self.inventory.timezone,
-                              max_minute_rows=self._max_minute_rows)
+        self._outbox = outbox = Outbox(self.outbox_path, timezone=self.inventory.timezone,
+                                       max_minute_rows=self._max_minute_rows)
+        recorded = outbox.get("central")
+        if recorded not in (None, self.target.display) and outbox.depth():
+            n = outbox.depth()
+            outbox.shutdown()
+            self._outbox = None
+            raise StoreError(f"outbox {self.outbox_path} holds {n} rows for {recorded}, not for "
+                             f"{self.target.display}: point this collector at that store until they are forwarded, "
+                             f"or give it another --outbox")
+        outbox.put("central", self.target.display)
         self._forwarder = Forwarder(self._outbox, self._open_central, collector_id=self.share.collector_id,
                                     gate=self._leases_checked_since)
 
@@ -214,11 +229,14 @@ class NationalRuntime:
             self.owned = set(self._remembered() or self.share.sites)
         # seeds only apply to added checks: start from none, then add the held ones with their seeds
         engine.reconfigure(sub_inventory(self.inventory, ()), seed={})
-        self._apply(self._merge_seeds(self.owned, central))
+        reachable = self.leases is None or self.leases.connected
+        self._apply(self._merge_seeds(self.owned, central, reachable and self._central_ok))
 
-    def _merge_seeds(self, sites: set[str], central: dict[str, CheckSeed]) -> dict[str, CheckSeed]:
-        """Central seeds, overridden by this collector's own newer ones (seen, not yet forwarded)."""
-        local = seeds_from_rows(self.outbox.states(sites))
+    def _merge_seeds(self, sites: set[str], central: dict[str, CheckSeed], reachable: bool = True,
+                     ) -> dict[str, CheckSeed]:
+        """Central seeds, overridden by this collector's own newer ones: those seen and not yet forwarded, or
+        all it remembers when the central store cannot be asked."""
+        local = seeds_from_rows(self.outbox.states(sites, pending_only=reachable))
         newer = {c: s for c, s in local.items() if c not in central or (s.since or 0.0) > (central[c].since or 0.0)}
         return {**central, **newer}
 
