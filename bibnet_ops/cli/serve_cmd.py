@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         # The tabs import this very package, wherever it was run from.
         package_root = str(Path(__file__).resolve().parents[2])
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
-        from bibnet_ops.cli._served import DashboardServer
+        from bibnet_ops.tui.served import DashboardServer
 
         mode = "read-only" if args.read_only or not args.writable else "writable"
         checks = collector.ready.checks if collector.ready is not None else len(inventory.checks)
